@@ -1,0 +1,160 @@
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace sfactory {
+
+namespace fs = std::filesystem;
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) Reset(other.Release());
+  return *this;
+}
+
+int Fd::Release() {
+  int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+void Fd::Reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+absl::StatusOr<Fd> OpenFile(const fs::path& path, int flags, int mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path.string()));
+  return Fd(fd);
+}
+
+absl::Status WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "write");
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> PreadFull(int fd, char* buf, size_t size, uint64_t offset) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, buf + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "read");
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+absl::StatusOr<std::string> ReadFile(const fs::path& path) {
+  SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDONLY));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("read ", path.string()));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+absl::Status CommitFile(int fd, const fs::path& tmp, const fs::path& path) {
+  if (::fsync(fd) != 0) return ErrnoStatus(errno, absl::StrCat("fsync ", tmp.string()));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(err, absl::StrCat("rename ", tmp.string(), " to ", path.string()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomic(const fs::path& path, absl::string_view data, int mode) {
+  fs::path tmp = path;
+  tmp += absl::StrCat(".tmp.", ::getpid());
+  SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
+  if (absl::Status s = WriteAll(fd.get(), data); !s.ok()) {
+    ::unlink(tmp.c_str());
+    return Annotate(s, absl::StrCat("write ", tmp.string()));
+  }
+  return CommitFile(fd.get(), tmp, path);
+}
+
+absl::Status MakeDirs(const fs::path& path, int mode) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("create directory ", path.string()));
+  ::chmod(path.c_str(), static_cast<mode_t>(mode));
+  return absl::OkStatus();
+}
+
+absl::Status RemoveAll(const fs::path& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("remove ", path.string()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TempDir> TempDir::Create(absl::string_view prefix, const fs::path& parent) {
+  fs::path base = parent;
+  if (base.empty()) {
+    const char* tmp = ::getenv("TMPDIR");
+    base = (tmp && *tmp) ? tmp : "/tmp";
+  }
+  std::string templ = (base / absl::StrCat(prefix, "XXXXXX")).string();
+  if (::mkdtemp(templ.data()) == nullptr) {
+    return ErrnoStatus(errno, absl::StrCat("create temporary directory in ", base.string()));
+  }
+  TempDir dir;
+  dir.path_ = templ;
+  return dir;
+}
+
+TempDir::TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)), keep_(other.keep_) {
+  other.path_.clear();
+}
+
+TempDir& TempDir::operator=(TempDir&& other) noexcept {
+  if (this != &other) {
+    if (!path_.empty() && !keep_) (void)RemoveAll(path_);
+    path_ = std::move(other.path_);
+    keep_ = other.keep_;
+    other.path_.clear();
+  }
+  return *this;
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty() && !keep_) (void)RemoveAll(path_);
+}
+
+absl::StatusOr<uint64_t> FreeBytes(const fs::path& path) {
+  struct statvfs st;
+  if (::statvfs(path.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("statvfs ", path.string()));
+  }
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+}  // namespace sfactory

@@ -1,0 +1,68 @@
+// A child process in its own process group. The owner can signal the whole
+// group, and the destructor never leaves a zombie or a stray process group
+// behind (it SIGKILLs the group and reaps the child if still running).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sfactory {
+
+struct SubprocessOptions {
+  std::vector<std::string> argv;
+  // The complete environment ("KEY=value"); nothing is inherited.
+  std::vector<std::string> env;
+  // Working directory; empty = inherit.
+  std::filesystem::path cwd;
+  // Both stdout and stderr go here; -1 sends them to /dev/null. The fd is
+  // dup'ed into the child; the caller keeps ownership.
+  int output_fd = -1;
+  // stdin fd; -1 means /dev/null.
+  int input_fd = -1;
+};
+
+class Subprocess {
+ public:
+  static absl::StatusOr<Subprocess> Start(const SubprocessOptions& options);
+
+  Subprocess(Subprocess&& other) noexcept;
+  Subprocess& operator=(Subprocess&& other) noexcept;
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+  ~Subprocess();
+
+  pid_t pid() const { return pid_; }
+  // Blocks until the child exits. Returns its exit code, or 128 + signal
+  // number when a signal ended it.
+  absl::StatusOr<int> Wait();
+  // Sends `sig` to the child's whole process group. Safe from any thread
+  // while another thread is in Wait().
+  void SignalGroup(int sig);
+
+ private:
+  explicit Subprocess(pid_t pid) : pid_(pid) {}
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+struct RunResult {
+  int exit_code = 0;
+  std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs argv to completion and captures its output. `env` empty means a
+// minimal PATH-only environment.
+absl::StatusOr<RunResult> RunCapture(const std::vector<std::string>& argv,
+                                     const std::vector<std::string>& env = {},
+                                     const std::filesystem::path& cwd = {});
+
+// The environment a scrubbed child gets: PATH, LANG=C.UTF-8, HOME, TMPDIR,
+// plus `extra`.
+std::vector<std::string> ScrubbedEnv(const std::vector<std::string>& extra = {});
+
+}  // namespace sfactory

@@ -1,0 +1,70 @@
+#include "common/yaml_util.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/fs.h"
+#include "common/status.h"
+
+namespace sfactory {
+
+absl::StatusOr<YAML::Node> ParseYaml(absl::string_view text, absl::string_view source) {
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":",
+                                                   e.mark.column + 1, ": ", e.msg));
+  }
+}
+
+absl::StatusOr<YAML::Node> LoadYamlFile(const std::filesystem::path& path) {
+  SF_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseYaml(text, path.string());
+}
+
+absl::Status YamlError(absl::string_view source, const YAML::Node& node, absl::string_view message) {
+  YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return absl::InvalidArgumentError(absl::StrCat(source, ": ", message));
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1, ": ", message));
+}
+
+absl::Status CheckKeys(absl::string_view source, const YAML::Node& node,
+                       std::initializer_list<absl::string_view> allowed) {
+  if (!node.IsMap()) return YamlError(source, node, "expected a mapping");
+  for (const auto& kv : node) {
+    std::string key = kv.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return YamlError(source, kv.first,
+                       absl::StrCat("unknown key '", key, "' (known keys: ",
+                                    absl::StrJoin(allowed, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> YamlString(absl::string_view source, const YAML::Node& node) {
+  if (!node.IsScalar()) return YamlError(source, node, "expected a string");
+  return node.Scalar();
+}
+
+absl::StatusOr<int64_t> YamlInt(absl::string_view source, const YAML::Node& node) {
+  int64_t v;
+  if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
+    return YamlError(source, node, absl::StrCat("expected an integer, got '", node.Scalar(), "'"));
+  }
+  return v;
+}
+
+absl::StatusOr<bool> YamlBool(absl::string_view source, const YAML::Node& node) {
+  if (node.IsScalar()) {
+    const std::string& s = node.Scalar();
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+  }
+  return YamlError(source, node, absl::StrCat("expected true or false, got '", node.Scalar(), "'"));
+}
+
+}  // namespace sfactory

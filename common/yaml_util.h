@@ -1,0 +1,32 @@
+// Adapter around yaml-cpp: its exceptions stop here and become Statuses that
+// name the file and line.
+#pragma once
+
+#include <filesystem>
+#include <initializer_list>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "yaml-cpp/yaml.h"
+
+namespace sfactory {
+
+// Parses `text`; `source` names it in errors (a file path, or "<embedded>").
+absl::StatusOr<YAML::Node> ParseYaml(absl::string_view text, absl::string_view source);
+absl::StatusOr<YAML::Node> LoadYamlFile(const std::filesystem::path& path);
+
+// "source:LINE:COL: message" with the node's position (1-based).
+absl::Status YamlError(absl::string_view source, const YAML::Node& node, absl::string_view message);
+
+// Fails naming the first key of map `node` that is not in `allowed`.
+absl::Status CheckKeys(absl::string_view source, const YAML::Node& node,
+                       std::initializer_list<absl::string_view> allowed);
+
+// Scalar readers that fail with the position when the node is not a scalar
+// of that type.
+absl::StatusOr<std::string> YamlString(absl::string_view source, const YAML::Node& node);
+absl::StatusOr<int64_t> YamlInt(absl::string_view source, const YAML::Node& node);
+absl::StatusOr<bool> YamlBool(absl::string_view source, const YAML::Node& node);
+
+}  // namespace sfactory
