@@ -26,6 +26,8 @@ struct sqlite3;
 
 namespace sfactory::store {
 
+class StatementCache;
+
 // A build as the daemon keeps it: the public message plus what only the
 // daemon needs.
 struct BuildRecord {
@@ -39,6 +41,13 @@ struct BuildEventRecord {
   absl::Time time;
   v1::BuildState state = v1::BUILD_STATE_UNSPECIFIED;
   std::string message;
+};
+
+struct AttemptRecord {
+  int attempt = 0;
+  absl::Time started_at;
+  std::optional<absl::Time> finished_at;  // unset while it runs
+  std::string result;
 };
 
 struct ListFilter {
@@ -90,12 +99,17 @@ class Store {
   // and for refilling the scheduler).
   absl::StatusOr<std::vector<BuildRecord>> LoadUnfinished();
 
+  // Oldest first. NotFound when no such build.
   absl::StatusOr<std::vector<BuildEventRecord>> ListEvents(absl::string_view build_id);
 
-  // Attempt bookkeeping: one row per run of a build.
+  // Attempt bookkeeping: one row per run of a build. StartAttempt is
+  // NotFound for an unknown build; starting an attempt again restarts it.
+  // FinishAttempt is NotFound when that attempt was never started.
   absl::Status StartAttempt(absl::string_view build_id, int attempt, absl::Time at);
   absl::Status FinishAttempt(absl::string_view build_id, int attempt, absl::Time at,
                              absl::string_view result);
+  // Oldest attempt first; empty when there are none.
+  absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(absl::string_view build_id);
 
   // Source cache index (the bytes live in the cache directory).
   absl::Status UpsertSource(const v1::Source& source);
@@ -107,9 +121,11 @@ class Store {
   absl::StatusOr<std::optional<v1::Artifact>> FindArtifactBySha256(absl::string_view sha256);
 
  private:
-  explicit Store(sqlite3* db) : db_(db) {}
+  Store(sqlite3* db, std::unique_ptr<StatementCache> stmts);
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  // Finalized before db_ is closed.
+  std::unique_ptr<StatementCache> stmts_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sfactory::store
