@@ -1,0 +1,37 @@
+#!/bin/bash
+# Unpacks Debian's environment-modules (the Tcl `module` implementation) into
+# /opt/sfactory-test/environment-modules without installing it: as a package
+# it conflicts with lmod, which the test suite also needs. The packaging unit
+# tests load the Tcl modulefile with it when the directory exists.
+# Idempotent: does nothing when the pinned version is already unpacked.
+set -euo pipefail
+
+DEST=${SFACTORY_TEST_TOOLS:-/opt/sfactory-test}/environment-modules
+STAMP="$DEST/.sfactory-version"
+
+command -v tclsh >/dev/null || { echo "tclsh is required (apt-get install tcl)" >&2; exit 1; }
+
+version=$(apt-cache policy environment-modules | awk '/Candidate:/ {print $2}')
+if [[ -z "$version" || "$version" == "(none)" ]]; then
+  echo "apt knows no environment-modules package; run apt-get update" >&2
+  exit 1
+fi
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$version" ]]; then
+  echo "environment-modules $version already in $DEST"
+  exit 0
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+chmod 755 "$tmp"  # apt-get download runs as _apt
+(cd "$tmp" && apt-get download "environment-modules=$version" >/dev/null)
+rm -rf "$DEST.new"
+mkdir -p "$DEST.new"
+dpkg -x "$tmp"/environment-modules_*.deb "$DEST.new"
+modulecmd=$(find "$DEST.new" -path '*/lib/*/modulecmd.tcl' -type f | head -n1)
+[[ -n "$modulecmd" ]] || { echo "modulecmd.tcl not found in the package" >&2; exit 1; }
+ln -sfn "${modulecmd#"$DEST.new/"}" "$DEST.new/modulecmd.tcl"
+echo "$version" > "$DEST.new/.sfactory-version"
+rm -rf "$DEST"
+mv "$DEST.new" "$DEST"
+echo "environment-modules $version unpacked in $DEST (run: tclsh $DEST/modulecmd.tcl bash ...)"
