@@ -1,0 +1,205 @@
+// info, sources add|list, images list|rebuild|prune.
+#include <fcntl.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/commands.h"
+#include "client/exit_codes.h"
+#include "client/output.h"
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "common/status.h"
+
+namespace sfactory::client {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr size_t kUploadChunkBytes = 1 << 20;
+
+// Base images are named by a long digest; 12 characters tell them apart.
+std::string ShortDigest(const std::string& digest) { return digest.substr(0, 12); }
+
+std::string ImagesTable(const google::protobuf::RepeatedPtrField<v1::BaseImage>& images) {
+  Table table({"DIGEST", "OS", "ARCH", "RECIPE", "STATE", "SIZE", "CREATED", "EXPIRES", "NAME"});
+  for (const v1::BaseImage& i : images) {
+    table.Add({ShortDigest(i.digest()), i.os(), i.arch(), i.recipe(), i.state(),
+               FormatSize(i.size()), FormatLocalTime(i.created_at()),
+               FormatLocalTime(i.expires_at()), i.name()});
+  }
+  return table.Render();
+}
+
+// Streams the header, then the file in chunks; the stream is the call.
+grpc::Status Upload(Connection& conn, grpc::ClientContext& context, const fs::path& path,
+                    const v1::Source& header, v1::Source* response) {
+  absl::StatusOr<Fd> fd = OpenFile(path, O_RDONLY);
+  if (!fd.ok()) return grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(fd.status().message()));
+  std::unique_ptr<grpc::ClientWriterInterface<v1::AddSourceRequest>> writer =
+      conn.sources().AddSource(&context, response);
+  v1::AddSourceRequest message;
+  *message.mutable_header() = header;
+  bool open = writer->Write(message);
+  std::vector<char> buf(kUploadChunkBytes);
+  uint64_t offset = 0;
+  while (open && offset < header.size()) {
+    absl::StatusOr<size_t> n = PreadFull(fd->get(), buf.data(), buf.size(), offset);
+    if (!n.ok() || *n == 0) {
+      context.TryCancel();
+      writer->Finish();
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          absl::StrCat("cannot read ", path.string(), " at byte ", offset,
+                                       n.ok() ? ": the file shrank" : ""));
+    }
+    message.set_data(buf.data(), *n);
+    open = writer->Write(message);
+    offset += *n;
+  }
+  if (open) writer->WritesDone();
+  return writer->Finish();
+}
+
+}  // namespace
+
+absl::Status InfoCommand(CommandContext& ctx) {
+  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
+  v1::ServerInfo info;
+  v1::GetServerInfoRequest request;
+  SF_RETURN_IF_ERROR(conn->Unary(
+      [&](grpc::ClientContext& c) { return conn->info().GetServerInfo(&c, request, &info); }));
+  if (ctx.json()) return PrintJson(ctx, info);
+
+  KeyValues kv;
+  kv.Add("daemon", absl::StrCat("sfactoryd ", info.version(), " at ", conn->address()));
+  kv.Add("provider", absl::StrCat(info.provider(),
+                                  info.provider_problem().empty() ? " (ready)" : " (NOT USABLE)"));
+  if (!info.provider_problem().empty()) kv.Add("provider problem", info.provider_problem());
+  kv.Add("capacity", absl::StrCat(info.running_builds(), " running, ", info.queued_builds(),
+                                  " queued, at most ", info.max_parallel_builds(),
+                                  " in parallel"));
+  kv.Add("defaults", absl::StrCat("recipe ", info.default_recipe(), ", os ", info.default_os(),
+                                  ", arch ", info.default_arch()));
+  ctx.out() << kv.Render();
+
+  Table recipes({"  RECIPE", "VARIANTS", "DESCRIPTION"});
+  for (const v1::RecipeInfo& r : info.recipes()) {
+    recipes.Add({absl::StrCat("  ", r.name()),
+                 r.variants().empty() ? "-" : absl::StrJoin(r.variants(), ","), r.description()});
+  }
+  ctx.out() << "\nrecipes:\n" << recipes.Render();
+
+  Table series({"  SERIES", "PINNED", "RELEASES"});
+  for (const v1::SlurmSeries& s : info.slurm_series()) {
+    series.Add({absl::StrCat("  ", s.series()), s.pinned(), absl::StrJoin(s.releases(), " ")});
+  }
+  ctx.out() << "\nSlurm versions:\n" << series.Render();
+  return absl::OkStatus();
+}
+
+absl::Status SourcesAddCommand(CommandContext& ctx) {
+  const fs::path path = ctx.args().positional()[0];
+  std::string expected = absl::AsciiStrToLower(ctx.args().String("sha256"));
+  if (!expected.empty() && !IsSha256Hex(expected)) {
+    return UsageError("--sha256 needs 64 hex characters");
+  }
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    return absl::NotFoundError(absl::StrCat(path.string(), " is not a regular file"));
+  }
+  v1::Source header;
+  header.set_name(path.filename().string());
+  header.set_size(fs::file_size(path, ec));
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("stat ", path.string()));
+  // Hashing first catches a wrong file before any upload, and lets the daemon
+  // check that the bytes it received are the ones meant.
+  SF_ASSIGN_OR_RETURN(std::string digest, Sha256File(path));
+  if (!expected.empty() && digest != expected) {
+    return absl::DataLossError(absl::StrCat(path.string(), " has sha256 ", digest,
+                                            ", not the expected ", expected));
+  }
+  header.set_sha256(digest);
+
+  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
+  v1::Source added;
+  SF_RETURN_IF_ERROR(conn->Unary(
+      [&](grpc::ClientContext& c) { return Upload(*conn, c, path, header, &added); },
+      absl::InfiniteDuration()));
+  if (ctx.json()) return PrintJson(ctx, added);
+  ctx.out() << added.name() << "  " << FormatSize(added.size()) << "  " << added.sha256() << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status SourcesListCommand(CommandContext& ctx) {
+  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
+  v1::ListSourcesRequest request;
+  v1::ListSourcesResponse response;
+  SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
+    return conn->sources().ListSources(&c, request, &response);
+  }));
+  if (ctx.json()) return PrintJson(ctx, response);
+  if (response.sources().empty()) {
+    ctx.err() << "no sources\n";
+    return absl::OkStatus();
+  }
+  Table table({"NAME", "SIZE", "ADDED", "SHA256"});
+  for (const v1::Source& s : response.sources()) {
+    table.Add({s.name(), FormatSize(s.size()), FormatLocalTime(s.added_at()), s.sha256()});
+  }
+  ctx.out() << table.Render();
+  return absl::OkStatus();
+}
+
+absl::Status ImagesListCommand(CommandContext& ctx) {
+  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
+  v1::ListBaseImagesRequest request;
+  v1::ListBaseImagesResponse response;
+  SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
+    return conn->images().ListBaseImages(&c, request, &response);
+  }));
+  if (ctx.json()) return PrintJson(ctx, response);
+  if (response.images().empty()) {
+    ctx.err() << "no base images\n";
+    return absl::OkStatus();
+  }
+  ctx.out() << ImagesTable(response.images());
+  return absl::OkStatus();
+}
+
+absl::Status ImagesRebuildCommand(CommandContext& ctx) {
+  v1::RebuildBaseImageRequest request;
+  request.set_os(ctx.args().String("os"));
+  request.set_arch(ctx.args().String("arch"));
+  request.set_recipe(ctx.args().String("recipe"));
+  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
+  ctx.err() << "rebuilding the base image; this can take a while\n" << std::flush;
+  v1::BaseImage image;
+  // Building an image takes minutes; the call has no deadline.
+  SF_RETURN_IF_ERROR(conn->Unary(
+      [&](grpc::ClientContext& c) { return conn->images().RebuildBaseImage(&c, request, &image); },
+      absl::InfiniteDuration()));
+  if (ctx.json()) return PrintJson(ctx, image);
+  google::protobuf::RepeatedPtrField<v1::BaseImage> one;
+  *one.Add() = image;
+  ctx.out() << ImagesTable(one);
+  return absl::OkStatus();
+}
+
+absl::Status ImagesPruneCommand(CommandContext& ctx) {
+  v1::PruneBaseImagesRequest request;
+  request.set_all(ctx.args().Bool("all"));
+  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
+  v1::PruneBaseImagesResponse response;
+  SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
+    return conn->images().PruneBaseImages(&c, request, &response);
+  }));
+  if (ctx.json()) return PrintJson(ctx, response);
+  ctx.err() << "removed " << response.removed_size() << " base image"
+            << (response.removed_size() == 1 ? "" : "s") << "\n";
+  if (!response.removed().empty()) ctx.out() << ImagesTable(response.removed());
+  return absl::OkStatus();
+}
+
+}  // namespace sfactory::client

@@ -1,0 +1,238 @@
+#include "client/fetch.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "client/output.h"
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "common/status.h"
+
+namespace sfactory::client {
+namespace fs = std::filesystem;
+namespace {
+
+// Artifact names come from the daemon; they must not lead out of `dir`.
+absl::Status CheckArtifact(const v1::Artifact& a) {
+  const std::string& n = a.name();
+  if (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos ||
+      n.find('\0') != std::string::npos) {
+    return absl::InternalError(absl::StrCat("the daemon listed an unusable artifact name \"", n,
+                                            "\""));
+  }
+  if (!IsSha256Hex(a.sha256())) {
+    return absl::InternalError(
+        absl::StrCat("the daemon listed artifact ", n, " without a valid sha256"));
+  }
+  return absl::OkStatus();
+}
+
+// True when `path` exists with exactly the expected size and digest.
+absl::StatusOr<bool> IsComplete(const fs::path& path, const v1::Artifact& expected) {
+  std::error_code ec;
+  uint64_t size = fs::file_size(path, ec);
+  if (ec) return false;
+  if (size != expected.size()) return false;
+  SF_ASSIGN_OR_RETURN(std::string digest, Sha256File(path));
+  return digest == expected.sha256();
+}
+
+// Opens `part` for writing at its end, feeding what it already holds into
+// `hasher`. A .part longer than the artifact cannot be a prefix of it and is
+// started afresh. Returns the number of bytes kept.
+absl::StatusOr<uint64_t> OpenPart(const fs::path& part, uint64_t artifact_size, Fd& fd,
+                                  Sha256& hasher) {
+  std::error_code ec;
+  uint64_t have = fs::file_size(part, ec);
+  if (ec || have > artifact_size) have = 0;
+  SF_ASSIGN_OR_RETURN(fd, OpenFile(part, O_WRONLY | O_CREAT, 0644));
+  if (::ftruncate(fd.get(), static_cast<off_t>(have)) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("truncate ", part.string()));
+  }
+  if (have > 0) SF_RETURN_IF_ERROR(Sha256FilePrefix(part, have, hasher).status());
+  if (::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0) {
+    return ErrnoStatus(errno, absl::StrCat("seek ", part.string()));
+  }
+  return have;
+}
+
+// Makes a rename in `dir` durable.
+absl::Status SyncDir(const fs::path& dir) {
+  SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
+  if (::fsync(fd.get()) != 0) return ErrnoStatus(errno, absl::StrCat("fsync ", dir.string()));
+  return absl::OkStatus();
+}
+
+// Streams the artifact from byte `have` into `fd` until it is complete,
+// re-opening the stream when it breaks. `have` and `hasher` follow every
+// byte written, so a failed return leaves a valid prefix in the .part.
+absl::Status Download(Connection& connection, const std::string& build_id,
+                      const v1::Artifact& expected, int fd, Sha256& hasher, uint64_t& have) {
+  Backoff backoff(connection.options().retry);
+  int failures = 0;
+  while (have < expected.size()) {
+    grpc::ClientContext context;  // no deadline: artifacts may be large
+    PrepareContext(context, absl::InfiniteDuration());
+    v1::FetchArtifactRequest request;
+    request.set_build_id(build_id);
+    request.set_name(expected.name());
+    request.set_read_offset(have);
+    std::unique_ptr<grpc::ClientReaderInterface<v1::FetchArtifactResponse>> reader =
+        connection.builds().FetchArtifact(&context, request);
+
+    bool first = true;
+    bool progressed = false;
+    absl::Status local;
+    v1::FetchArtifactResponse chunk;
+    while (local.ok() && reader->Read(&chunk)) {
+      if (first) {
+        first = false;
+        if (!chunk.has_artifact()) {
+          local = absl::InternalError(absl::StrCat(
+              "the daemon's first chunk of ", expected.name(), " carries no artifact header"));
+          break;
+        }
+        const v1::Artifact& header = chunk.artifact();
+        if (header.sha256() != expected.sha256() || header.size() != expected.size()) {
+          local = absl::DataLossError(absl::StrCat(
+              expected.name(), ": the daemon announced sha256 ", header.sha256(), " and ",
+              header.size(), " bytes, but the build lists sha256 ", expected.sha256(), " and ",
+              expected.size(), " bytes"));
+          break;
+        }
+      }
+      const std::string& data = chunk.data();
+      if (data.empty()) continue;
+      if (chunk.offset() != have) {
+        local = absl::InternalError(absl::StrCat("the daemon sent bytes of ", expected.name(),
+                                                 " from offset ", chunk.offset(),
+                                                 " where ", have, " was expected"));
+      } else if (data.size() > expected.size() - have) {
+        local = absl::DataLossError(absl::StrCat(expected.name(), " is longer than the ",
+                                                 expected.size(), " bytes announced"));
+      } else {
+        local = WriteAll(fd, data);
+        if (local.ok()) {
+          hasher.Update(data);
+          have += data.size();
+          progressed = true;
+        }
+      }
+    }
+    if (!local.ok()) {
+      context.TryCancel();
+      reader->Finish();
+      return local;
+    }
+    grpc::Status status = reader->Finish();
+    if (status.ok() && have == expected.size()) break;
+    if (!status.ok() && !IsBrokenStream(status)) return connection.Explain(status);
+    if (progressed) {
+      failures = 0;
+      backoff.Reset();
+    }
+    if (++failures >= connection.options().retry.attempts) {
+      if (!status.ok()) return connection.Explain(status);
+      return absl::InternalError(absl::StrCat("the daemon keeps ending the stream of ",
+                                              expected.name(), " at byte ", have, " of ",
+                                              expected.size()));
+    }
+    backoff.Wait();
+    SF_RETURN_IF_ERROR(connection.WaitReachable(connection.options().reconnect_timeout, 0));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection, const std::string& build_id,
+                                              const v1::Artifact& expected, const fs::path& dir) {
+  SF_RETURN_IF_ERROR(CheckArtifact(expected));
+  FetchedArtifact result;
+  result.name = expected.name();
+  result.path = dir / expected.name();
+  result.sha256 = expected.sha256();
+  result.size = expected.size();
+  {
+    SF_ASSIGN_OR_RETURN(bool present, IsComplete(result.path, expected));
+    if (present) {
+      result.already_present = true;
+      return result;
+    }
+  }
+  fs::path part = result.path;
+  part += ".part";
+  // A resumed .part may hold a prefix of a different file of the same name;
+  // when the digest does not match, the download starts once more from zero.
+  for (int round = 0;; ++round) {
+    Fd fd;
+    Sha256 hasher;
+    SF_ASSIGN_OR_RETURN(uint64_t have, OpenPart(part, expected.size(), fd, hasher));
+    result.resumed_from = have;
+    {
+      SF_ASSIGN_OR_RETURN(uint64_t free, FreeBytes(dir));
+      if (free < expected.size() - have) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "not enough space in ", dir.string(), " for ", expected.name(), ": need ",
+            FormatSize(expected.size() - have), ", have ", FormatSize(free)));
+      }
+    }
+    SF_RETURN_IF_ERROR(Download(connection, build_id, expected, fd.get(), hasher, have));
+    std::string digest = hasher.FinishHex();
+    if (digest == expected.sha256()) {
+      SF_RETURN_IF_ERROR(CommitFile(fd.get(), part, result.path));
+      SF_RETURN_IF_ERROR(SyncDir(dir));
+      return result;
+    }
+    fd.Reset();
+    ::unlink(part.c_str());
+    if (result.resumed_from == 0 || round > 0) {
+      return absl::DataLossError(absl::StrCat(
+          expected.name(), ": sha256 mismatch: expected ", expected.sha256(), ", got ", digest,
+          "; the download was removed"));
+    }
+  }
+}
+
+absl::StatusOr<std::vector<FetchedArtifact>> FetchArtifacts(Connection& connection,
+                                                            const v1::Build& build,
+                                                            const std::string& only_name,
+                                                            const fs::path& dir,
+                                                            std::ostream& progress) {
+  if (build.artifacts().empty()) {
+    if (build.state() != v1::BUILD_STATE_SUCCEEDED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "build ", build.id(), " is ", StateName(build.state()), "; it has no artifacts",
+          IsTerminal(build.state()) ? "" : " yet"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat("build ", build.id(), " has no artifacts"));
+  }
+  std::vector<const v1::Artifact*> wanted;
+  for (const v1::Artifact& a : build.artifacts()) {
+    if (only_name.empty() || a.name() == only_name) wanted.push_back(&a);
+  }
+  if (wanted.empty()) {
+    std::string names;
+    for (const v1::Artifact& a : build.artifacts()) absl::StrAppend(&names, "\n  ", a.name());
+    return absl::NotFoundError(absl::StrCat("build ", build.id(), " has no artifact named \"",
+                                            only_name, "\"; it has:", names));
+  }
+  SF_RETURN_IF_ERROR(MakeDirs(dir));
+  std::vector<FetchedArtifact> fetched;
+  for (const v1::Artifact* a : wanted) {
+    SF_ASSIGN_OR_RETURN(FetchedArtifact f, FetchArtifact(connection, build.id(), *a, dir));
+    std::string how = f.already_present ? "already present"
+                      : f.resumed_from > 0
+                          ? absl::StrCat("fetched, resumed at ", FormatSize(f.resumed_from))
+                          : "fetched";
+    progress << f.name << "  " << FormatSize(f.size) << "  " << how << ", sha256 ok\n"
+             << std::flush;
+    fetched.push_back(std::move(f));
+  }
+  return fetched;
+}
+
+}  // namespace sfactory::client

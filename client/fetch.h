@@ -1,0 +1,49 @@
+// Downloading a build's artifacts: resumable and sha256-checked.
+//
+// Each artifact is written to `<dir>/<name>.part`, then verified (size and
+// sha256 against the digest the daemon announced in the first chunk) and
+// renamed to `<dir>/<name>` after fsync. A .part left by an interrupted run
+// is resumed after re-hashing what it holds; a broken stream is re-opened
+// from the last byte written. A final file that already has the right size
+// and digest is kept as is ("already present"). On a digest or size mismatch
+// nothing is kept: the .part is deleted and the result is DATA_LOSS.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/connection.h"
+#include "sfactory/v1/sfactory.pb.h"
+
+namespace sfactory::client {
+
+struct FetchedArtifact {
+  std::string name;
+  std::filesystem::path path;  // the final file
+  std::string sha256;
+  uint64_t size = 0;
+  bool already_present = false;
+  uint64_t resumed_from = 0;   // bytes taken from an earlier .part
+};
+
+// Fetches `build`'s artifacts (only the one called `only_name` when it is not
+// empty: NOT_FOUND when the build has none of that name) into `dir`, creating
+// it. Writes one line per artifact to `progress`. FAILED_PRECONDITION when the
+// build has no artifacts yet.
+absl::StatusOr<std::vector<FetchedArtifact>> FetchArtifacts(Connection& connection,
+                                                            const v1::Build& build,
+                                                            const std::string& only_name,
+                                                            const std::filesystem::path& dir,
+                                                            std::ostream& progress);
+
+// Fetches one artifact as listed in its Build.
+absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection,
+                                              const std::string& build_id,
+                                              const v1::Artifact& expected,
+                                              const std::filesystem::path& dir);
+
+}  // namespace sfactory::client

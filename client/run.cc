@@ -1,0 +1,289 @@
+#include "client/run.h"
+
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "client/commands.h"
+#include "client/exit_codes.h"
+#include "client/output.h"
+#include "common/paths.h"
+
+namespace sfactory::client {
+namespace {
+
+#ifndef SFACTORY_VERSION
+#define SFACTORY_VERSION "dev"
+#endif
+
+struct Command {
+  const char* name;   // "submit", or "sources add" for a two-word command
+  const char* usage;  // positional arguments: "<version>"
+  const char* help;   // one line
+  int positionals;    // how many positional arguments it takes
+  std::vector<FlagSpec> flags;
+  absl::Status (*run)(CommandContext&);
+};
+
+// Every command takes these.
+const std::vector<FlagSpec>& CommonFlags() {
+  static const auto* flags = new std::vector<FlagSpec>{
+      {"address", FlagKind::kString, "ADDR",
+       "daemon address: unix:PATH, PATH or HOST:PORT (default: $SFACTORY_ADDRESS, else the "
+       "daemon's default socket)"},
+      {"json", FlagKind::kBool, "", "print one JSON document on stdout and nothing else"},
+      {"help", FlagKind::kBool, "", "show this help", 'h'},
+  };
+  return *flags;
+}
+
+// The command table: the only list of commands.
+const std::vector<Command>& Commands() {
+  static const auto* table = new std::vector<Command>{
+      {"submit", "<version>", "queue a build of a Slurm release (24.11 or 24.11.5) and follow its log",
+       1,
+       {
+           {"recipe", FlagKind::kString, "NAME", "recipe: native, spack, ... (daemon default)"},
+           {"variant", FlagKind::kList, "NAME", "recipe variant, e.g. gpu (repeatable)"},
+           {"os", FlagKind::kString, "OS", "target OS image, e.g. debian-12 (daemon default)"},
+           {"arch", FlagKind::kString, "ARCH", "target architecture (daemon's host arch)"},
+           {"priority", FlagKind::kInt, "N", "higher runs first (default 0)"},
+           {"force", FlagKind::kBool, "", "build again even if an identical build succeeded"},
+           {"no-verify", FlagKind::kBool, "", "skip the verify stage"},
+           {"keep-instance-on-failure", FlagKind::kBool, "",
+            "keep the build instance when the build fails (debugging)"},
+           {"request-id", FlagKind::kString, "ID",
+            "idempotency key: a retried submit with the same id returns the same build"},
+           {"detach", FlagKind::kBool, "", "print the build id and return at once"},
+           {"fetch", FlagKind::kString, "DIR", "after success, fetch the artifacts into DIR"},
+       },
+       SubmitCommand},
+      {"list", "", "list builds, newest first", 0,
+       {
+           {"state", FlagKind::kList, "STATE",
+            "queued, running, succeeded, failed or cancelled (repeatable, or comma-separated)"},
+           {"owner", FlagKind::kString, "USER", "only builds of this owner"},
+           {"version", FlagKind::kString, "PREFIX", "only versions starting with this (24.11)"},
+           {"limit", FlagKind::kInt, "N", "at most N builds per page (default 50, at most 1000)"},
+           {"page-token", FlagKind::kString, "TOKEN", "continue from a previous listing"},
+           {"all", FlagKind::kBool, "", "page through every matching build"},
+       },
+       ListCommand},
+      {"status", "<build>", "show one build: state, phases, artifacts", 1, {}, StatusCommand},
+      {"logs", "<build>", "print a build's log", 1,
+       {
+           {"follow", FlagKind::kBool, "", "keep printing until the build ends", 'f'},
+           {"offset", FlagKind::kInt, "N", "start at byte N of the log"},
+       },
+       LogsCommand},
+      {"cancel", "<build>", "cancel a queued or running build (owner or admin)", 1,
+       {{"reason", FlagKind::kString, "TEXT", "why; recorded with the build"}},
+       CancelCommand},
+      {"fetch", "<build>", "download a build's artifacts (resumable, sha256-checked)", 1,
+       {
+           {"output", FlagKind::kString, "DIR", "where to put them (default: .)", 'o'},
+           {"name", FlagKind::kString, "ARTIFACT", "fetch only this artifact"},
+       },
+       FetchCommand},
+      {"info", "", "daemon version, provider, recipes, Slurm versions, capacity", 0, {},
+       InfoCommand},
+      {"sources add", "<file>", "upload a source tarball into the daemon's cache", 1,
+       {{"sha256", FlagKind::kString, "HEX", "refuse the upload unless the file has this digest"}},
+       SourcesAddCommand},
+      {"sources list", "", "list the source tarballs in the daemon's cache", 0, {},
+       SourcesListCommand},
+      {"images list", "", "list the provider's base images", 0, {}, ImagesListCommand},
+      {"images rebuild", "", "rebuild a base image (admin)", 0,
+       {
+           {"os", FlagKind::kString, "OS", "which image (daemon default)"},
+           {"arch", FlagKind::kString, "ARCH", "which architecture (daemon default)"},
+           {"recipe", FlagKind::kString, "NAME", "which recipe's toolchain (daemon default)"},
+       },
+       ImagesRebuildCommand},
+      {"images prune", "", "remove expired base images (admin)", 0,
+       {{"all", FlagKind::kBool, "", "remove every base image, not only expired ones"}},
+       ImagesPruneCommand},
+  };
+  return *table;
+}
+
+std::string Synopsis(const Command& c) {
+  return absl::StrCat(c.name, *c.usage ? " " : "", c.usage);
+}
+
+std::string MainHelp() {
+  std::string out = absl::StrCat(
+      "sfactory ", SFACTORY_VERSION,
+      " - client of sfactoryd, the Slurm build service\n\n"
+      "usage: sfactory <command> [arguments] [flags]\n"
+      "       sfactory <command> --help\n\ncommands:\n");
+  Table table({"", ""});
+  for (const Command& c : Commands()) table.Add({absl::StrCat("  ", Synopsis(c)), c.help});
+  std::string rows = table.Render();
+  absl::StrAppend(&out, rows.substr(rows.find('\n') + 1));
+  absl::StrAppend(&out, "\nflags every command takes:\n", FlagsHelp(CommonFlags()));
+  absl::StrAppend(&out, "\nexit codes:\n");
+  for (const ExitCodeInfo& e : ExitCodeTable()) {
+    absl::StrAppend(&out, "  ", static_cast<int>(e.code),
+                    std::string(static_cast<int>(e.code) < 10 ? 3 : 2, ' '), e.meaning, "\n");
+  }
+  return out;
+}
+
+std::string CommandHelp(const Command& c) {
+  std::string out = absl::StrCat("usage: sfactory ", Synopsis(c), " [flags]\n\n", c.help, "\n");
+  if (!c.flags.empty()) absl::StrAppend(&out, "\nflags:\n", FlagsHelp(c.flags));
+  absl::StrAppend(&out, "\ncommon flags:\n", FlagsHelp(CommonFlags()));
+  return out;
+}
+
+// The command named by args[0] (and args[1] for two-word commands); sets
+// `words` to how many arguments the name took.
+const Command* FindCommand(const std::vector<std::string>& args, size_t first, size_t& words) {
+  if (first + 1 < args.size()) {
+    std::string two = absl::StrCat(args[first], " ", args[first + 1]);
+    for (const Command& c : Commands()) {
+      if (two == c.name) {
+        words = 2;
+        return &c;
+      }
+    }
+  }
+  for (const Command& c : Commands()) {
+    if (args[first] == c.name) {
+      words = 1;
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+// "add, list" for a group like "sources"; empty when `word` is no group.
+std::string GroupMembers(const std::string& word) {
+  std::string members;
+  for (const Command& c : Commands()) {
+    absl::string_view name = c.name;
+    if (absl::ConsumePrefix(&name, absl::StrCat(word, " "))) {
+      absl::StrAppend(&members, members.empty() ? "" : ", ", name);
+    }
+  }
+  return members;
+}
+
+int Fail(std::ostream& err, const absl::Status& status, absl::string_view hint = "") {
+  err << "sfactory: " << status.message() << "\n";
+  if (!hint.empty()) err << hint << "\n";
+  err.flush();
+  return static_cast<int>(ExitCodeFor(status));
+}
+
+}  // namespace
+
+absl::StatusOr<Connection*> CommandContext::Connect() {
+  if (connection_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<Connection>> c =
+        Connection::Open(ResolveAddress(args_.String("address")), connect_);
+    if (!c.ok()) return c.status();
+    connection_ = std::move(*c);
+  }
+  return connection_.get();
+}
+
+absl::Status PrintJson(CommandContext& ctx, const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> json = ToJson(message);
+  if (!json.ok()) return json.status();
+  ctx.out() << *json << std::flush;
+  return absl::OkStatus();
+}
+
+int Run(const std::vector<std::string>& args, const RunOptions& options) {
+  std::ostream& out = options.out ? *options.out : std::cout;
+  std::ostream& err = options.err ? *options.err : std::cerr;
+
+  // Common flags may come before the command: `sfactory --address X list`.
+  std::vector<std::string> leading;
+  size_t i = 0;
+  for (; i < args.size() && absl::StartsWith(args[i], "-"); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      out << MainHelp();
+      return 0;
+    }
+    if (a == "--version") {
+      out << "sfactory " << SFACTORY_VERSION << "\n";
+      return 0;
+    }
+    leading.push_back(a);
+    if (a == "--address" && i + 1 < args.size()) leading.push_back(args[++i]);
+  }
+  if (i == args.size()) {
+    err << MainHelp();
+    return static_cast<int>(ExitCode::kBadInput);
+  }
+  if (args[i] == "help") {
+    if (i + 1 == args.size()) {
+      out << MainHelp();
+      return 0;
+    }
+    size_t words = 0;
+    const Command* c = FindCommand(args, i + 1, words);
+    if (c == nullptr) {
+      return Fail(err, UsageError(absl::StrCat("no command \"", args[i + 1], "\"")),
+                  "see `sfactory help`");
+    }
+    out << CommandHelp(*c);
+    return 0;
+  }
+
+  size_t words = 0;
+  const Command* command = FindCommand(args, i, words);
+  if (command == nullptr) {
+    std::string members = GroupMembers(args[i]);
+    if (!members.empty()) {
+      return Fail(err,
+                  UsageError(absl::StrCat("sfactory ", args[i], " needs a subcommand: ", members)),
+                  absl::StrCat("see `sfactory help`"));
+    }
+    return Fail(err, UsageError(absl::StrCat("unknown command \"", args[i], "\"")),
+                "see `sfactory help`");
+  }
+  std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i + words), args.end());
+  rest.insert(rest.end(), leading.begin(), leading.end());
+  std::vector<FlagSpec> specs = command->flags;
+  specs.insert(specs.end(), CommonFlags().begin(), CommonFlags().end());
+
+  const std::string hint = absl::StrCat("see `sfactory ", command->name, " --help`");
+  absl::StatusOr<ParsedArgs> parsed = ParseFlags(rest, specs);
+  if (!parsed.ok()) return Fail(err, parsed.status(), hint);
+  if (parsed->Bool("help")) {
+    out << CommandHelp(*command);
+    return 0;
+  }
+  const size_t given = parsed->positional().size();
+  if (given != static_cast<size_t>(command->positionals)) {
+    std::string what = command->positionals == 0
+                           ? absl::StrCat("takes no arguments, got \"", parsed->positional()[0], "\"")
+                           : absl::StrCat("needs ", command->usage,
+                                          given == 0 ? "" : absl::StrCat(", got ", given,
+                                                                         " arguments"));
+    return Fail(err, UsageError(absl::StrCat("sfactory ", command->name, " ", what)), hint);
+  }
+
+  CommandContext ctx(*parsed, out, err, options.connect);
+  absl::Status status = command->run(ctx);
+  out.flush();
+  if (!status.ok()) return Fail(err, status);
+  return 0;
+}
+
+int Run(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  RunOptions options;
+  int code = Run(args, options);
+  std::cout.flush();
+  return code;
+}
+
+}  // namespace sfactory::client

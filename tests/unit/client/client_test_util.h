@@ -1,0 +1,49 @@
+// Runs the client in-process against a FakeDaemon and captures its output.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "client/run.h"
+
+namespace sfactory::client::testing {
+
+struct RunResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Fast timeouts so that failure paths do not slow the suite down.
+inline ConnectOptions FastConnectOptions() {
+  ConnectOptions o;
+  o.connect_timeout = absl::Seconds(3);
+  o.reconnect_timeout = absl::Seconds(3);
+  o.rpc_timeout = absl::Seconds(10);
+  o.retry.attempts = 3;
+  o.retry.initial_backoff = absl::Milliseconds(10);
+  o.retry.max_backoff = absl::Milliseconds(40);
+  return o;
+}
+
+// `sfactory ARGS --address ADDRESS`.
+inline RunResult RunClient(const std::string& address, std::vector<std::string> args) {
+  std::ostringstream out;
+  std::ostringstream err;
+  RunOptions options;
+  options.out = &out;
+  options.err = &err;
+  options.connect = FastConnectOptions();
+  if (!address.empty()) {
+    args.push_back("--address");
+    args.push_back(address);
+  }
+  RunResult result;
+  result.code = Run(args, options);
+  result.out = out.str();
+  result.err = err.str();
+  return result;
+}
+
+}  // namespace sfactory::client::testing

@@ -1,0 +1,56 @@
+#include "client/exit_codes.h"
+
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "client/connection.h"
+
+namespace sfactory::client {
+namespace {
+
+int Code(const absl::Status& s) { return static_cast<int>(ExitCodeFor(s)); }
+
+TEST_CASE("ExitCodeFor maps success to 0", "[client]") { CHECK(Code(absl::OkStatus()) == 0); }
+
+TEST_CASE("ExitCodeFor maps daemon rejections to the bad-input code", "[client]") {
+  CHECK(Code(absl::InvalidArgumentError("x")) == 2);
+  CHECK(Code(absl::FailedPreconditionError("x")) == 2);
+  CHECK(Code(absl::AlreadyExistsError("x")) == 2);
+  CHECK(Code(absl::OutOfRangeError("x")) == 2);
+  CHECK(Code(UsageError("x")) == 2);
+}
+
+TEST_CASE("ExitCodeFor maps an unreachable daemon to 3", "[client]") {
+  CHECK(Code(absl::UnavailableError("x")) == 3);
+  CHECK(Code(absl::DeadlineExceededError("x")) == 3);
+  CHECK(Code(UnreachableError("unix:/x", "y")) == 3);
+}
+
+TEST_CASE("ExitCodeFor gives build outcomes their own codes", "[client]") {
+  CHECK(Code(BuildFailedError("b1 failed")) == 1);
+  CHECK(Code(BuildCancelledError("b1 cancelled")) == 4);
+  // A plain CANCELLED status (not a build outcome) is not "build cancelled".
+  CHECK(Code(absl::CancelledError("x")) == 70);
+}
+
+TEST_CASE("ExitCodeFor maps not found, permission and integrity errors", "[client]") {
+  CHECK(Code(absl::NotFoundError("x")) == 5);
+  CHECK(Code(absl::PermissionDeniedError("x")) == 6);
+  CHECK(Code(absl::UnauthenticatedError("x")) == 6);
+  CHECK(Code(absl::DataLossError("x")) == 7);
+  CHECK(Code(absl::InternalError("x")) == 70);
+  CHECK(Code(absl::UnknownError("x")) == 70);
+  CHECK(Code(absl::ResourceExhaustedError("x")) == 70);
+}
+
+TEST_CASE("ExitCodeTable lists each code once", "[client]") {
+  std::set<int> codes;
+  for (const ExitCodeInfo& e : ExitCodeTable()) {
+    CHECK(codes.insert(static_cast<int>(e.code)).second);
+    CHECK(std::string(e.meaning).size() > 3);
+  }
+  CHECK(codes == std::set<int>{0, 1, 2, 3, 4, 5, 6, 7, 70});
+}
+
+}  // namespace
+}  // namespace sfactory::client
