@@ -63,7 +63,10 @@ absl::StatusOr<v1::BuildSpec> NormalizeSpec(const v1::BuildSpec& spec,
                                             const SpecDefaults& defaults,
                                             const Catalog& catalog) {
   SF_RETURN_IF_ERROR(ValidateSpec(spec));
-  SF_ASSIGN_OR_RETURN(const Release* release, catalog.Resolve(spec.slurm_version()));
+  auto resolved = catalog.Resolve(spec.slurm_version());
+  // In a request an unknown version is bad input, not a missing resource.
+  if (!resolved.ok()) return absl::InvalidArgumentError(resolved.status().message());
+  const Release* release = *resolved;
   v1::BuildSpec out;
   out.set_slurm_version(release->version);
   out.set_recipe(spec.recipe().empty() ? defaults.recipe : spec.recipe());

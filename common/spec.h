@@ -24,7 +24,8 @@ struct SpecDefaults {
 absl::Status ValidateSpec(const v1::BuildSpec& spec);
 
 // Validates, fills defaults, folds and sorts variants and resolves the
-// version through the catalog (NotFound for an unknown version).
+// version through the catalog (InvalidArgument naming the known series for
+// an unknown version).
 absl::StatusOr<v1::BuildSpec> NormalizeSpec(const v1::BuildSpec& spec,
                                             const SpecDefaults& defaults,
                                             const Catalog& catalog);

@@ -93,6 +93,16 @@ Subprocess::~Subprocess() {
   }
 }
 
+namespace {
+
+int DecodeWaitStatus(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 255;
+}
+
+}  // namespace
+
 absl::StatusOr<int> Subprocess::Wait() {
   if (pid_ <= 0) return absl::FailedPreconditionError("no child process");
   int st = 0;
@@ -103,9 +113,21 @@ absl::StatusOr<int> Subprocess::Wait() {
   reaped_ = true;
   // Anything the child left running in its group goes with it.
   ::kill(-pid_, SIGKILL);
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-  return 255;
+  return DecodeWaitStatus(st);
+}
+
+absl::StatusOr<std::optional<int>> Subprocess::TryWait() {
+  if (pid_ <= 0) return absl::FailedPreconditionError("no child process");
+  int st = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &st, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return ErrnoStatus(errno, "waitpid");
+  if (r == 0) return std::optional<int>();
+  reaped_ = true;
+  ::kill(-pid_, SIGKILL);
+  return std::optional<int>(DecodeWaitStatus(st));
 }
 
 void Subprocess::SignalGroup(int sig) {

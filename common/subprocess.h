@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ class Subprocess {
   // Blocks until the child exits. Returns its exit code, or 128 + signal
   // number when a signal ended it.
   absl::StatusOr<int> Wait();
+  // Like Wait() but returns nullopt at once while the child still runs.
+  absl::StatusOr<std::optional<int>> TryWait();
   // Sends `sig` to the child's whole process group. Safe from any thread
   // while another thread is in Wait().
   void SignalGroup(int sig);

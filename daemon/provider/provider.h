@@ -117,12 +117,16 @@ class Provider {
   virtual absl::StatusOr<int> RemoveOrphans(const std::set<std::string>& live_build_ids) = 0;
 
   // Base-image pool. Providers without one return an empty list / OK.
-  virtual absl::StatusOr<std::vector<v1::BaseImage>> ListBaseImages() { return {}; }
+  virtual absl::StatusOr<std::vector<v1::BaseImage>> ListBaseImages() {
+    return std::vector<v1::BaseImage>();
+  }
   virtual absl::StatusOr<v1::BaseImage> RebuildBaseImage(const v1::BuildSpec& spec,
                                                          const std::vector<std::string>& packages) {
     return absl::UnimplementedError(name() + " provider has no base images");
   }
-  virtual absl::StatusOr<std::vector<v1::BaseImage>> PruneBaseImages(bool all) { return {}; }
+  virtual absl::StatusOr<std::vector<v1::BaseImage>> PruneBaseImages(bool all) {
+    return std::vector<v1::BaseImage>();
+  }
 };
 
 }  // namespace sfactory::provider

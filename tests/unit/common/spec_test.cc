@@ -43,7 +43,7 @@ TEST_CASE("NormalizeSpec takes a full release as is", "[common][spec]") {
 
 TEST_CASE("NormalizeSpec rejects an unknown version naming the known series", "[common][spec]") {
   auto n = NormalizeSpec(Spec("19.05"), SpecDefaults{}, TestCatalog());
-  REQUIRE(n.status().code() == absl::StatusCode::kNotFound);
+  REQUIRE(n.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(n.status().message().find("24.11") != absl::string_view::npos);
 }
 

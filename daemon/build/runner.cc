@@ -1,0 +1,292 @@
+#include "daemon/build/runner.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/fs.h"
+#include "common/spec.h"
+#include "common/status.h"
+
+namespace sfactory::build {
+namespace fs = std::filesystem;
+namespace {
+
+// Writes into the build log; a failing write (disk full) is remembered so
+// the build fails with it instead of silently losing log lines.
+class LogSink : public provider::OutputSink {
+ public:
+  explicit LogSink(BuildLog& log) : log_(log) {}
+  void Write(absl::string_view bytes) override {
+    absl::Status s = log_.Append(bytes);
+    if (!s.ok() && status_.ok()) status_ = s;
+  }
+  void Line(absl::string_view line) { Write(absl::StrCat(line, "\n")); }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  BuildLog& log_;
+  absl::Status status_;
+};
+
+std::string Timestamp() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()); }
+
+// The steps of one run, with their shared state.
+class Run {
+ public:
+  Run(const RunnerDeps& deps, const RunRequest& req, BuildLog& log,
+      provider::CancelToken& cancel, const std::function<void(const std::string&)>& on_phase)
+      : deps_(deps), req_(req), sink_(log), cancel_(cancel), on_phase_(on_phase) {
+    bool verify = req.build.verify() && !req.recipe->verify.empty();
+    total_steps_ = 2 + static_cast<int>(req.recipe->phases.size()) + 1 +
+                   (req.recipe->package_name.empty() ? 0 : 1) +
+                   (verify ? 1 + static_cast<int>(req.recipe->verify.size()) : 0) + 1;
+  }
+
+  RunOutcome Execute() {
+    absl::Status status = ExecuteSteps();
+    if (build_instance_) {
+      bool keep = !status.ok() && req_.keep_instance_on_failure;
+      if (keep) {
+        sink_.Line(absl::StrCat("==> keeping instance ", build_instance_->name(),
+                                " for debugging (keep_instance_on_failure)"));
+        build_instance_.release();  // NOLINT: deliberately left for the user
+      } else {
+        absl::Status d = deps_.provider->Destroy(std::move(build_instance_));
+        if (!d.ok()) sink_.Line(absl::StrCat("warning: could not remove instance: ", d.message()));
+      }
+    }
+    (void)RemoveAll(host_dir_);
+    if (status.ok() && !sink_.status().ok()) status = Annotate(sink_.status(), "build log");
+    outcome_.state = status.ok()                ? v1::BUILD_STATE_SUCCEEDED
+                     : absl::IsCancelled(status) ? v1::BUILD_STATE_CANCELLED
+                                                 : v1::BUILD_STATE_FAILED;
+    outcome_.error = status.ok() ? "" : std::string(status.message());
+    if (status.ok()) {
+      sink_.Line(absl::StrCat("==> build ", req_.build.id(), " succeeded at ", Timestamp()));
+    } else {
+      sink_.Line(absl::StrCat("==> build ", req_.build.id(),
+                              absl::IsCancelled(status) ? " cancelled: " : " failed: ",
+                              status.message()));
+    }
+    return outcome_;
+  }
+
+ private:
+  // Runs `fn` as a logged, timed step.
+  absl::Status Step(const std::string& name, const std::function<absl::Status()>& fn) {
+    if (cancel_.cancelled()) return absl::CancelledError("cancelled before " + name);
+    ++step_;
+    on_phase_(name);
+    sink_.Line(absl::StrFormat("==> [%d/%d] %s (started %s)", step_, total_steps_, name,
+                               Timestamp()));
+    absl::Time start = absl::Now();
+    absl::Status s = fn();
+    if (s.ok() && !sink_.status().ok()) s = Annotate(sink_.status(), "build log");
+    double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    v1::PhaseTiming t;
+    t.set_name(name);
+    t.set_seconds(secs);
+    t.set_result(s.ok() ? "ok" : absl::IsCancelled(s) ? "cancelled" : "failed");
+    outcome_.phases.push_back(t);
+    sink_.Line(absl::StrFormat("==> %s: %s (%.1f s)", name, t.result(), secs));
+    if (!s.ok() && !absl::IsCancelled(s)) sink_.Line(absl::StrCat("error: ", s.message()));
+    return s;
+  }
+
+  std::map<std::string, std::string> Vars() const {
+    const auto& spec = req_.build.spec();
+    return {{"version", spec.slurm_version()},
+            {"series", SeriesOf(spec.slurm_version())},
+            {"recipe", spec.recipe()},
+            {"os", spec.os()},
+            {"arch", spec.arch()},
+            {"variants", absl::StrJoin(spec.variants(), " ")},
+            {"build_id", req_.build.id()}};
+  }
+
+  std::vector<std::string> BaseEnv(const provider::InstanceLayout& layout) const {
+    const auto& spec = req_.build.spec();
+    return {absl::StrCat("SF_BUILD_ID=", req_.build.id()),
+            absl::StrCat("SF_VERSION=", spec.slurm_version()),
+            absl::StrCat("SF_SERIES=", SeriesOf(spec.slurm_version())),
+            absl::StrCat("SF_RECIPE=", spec.recipe()),
+            absl::StrCat("SF_VARIANTS=", absl::StrJoin(spec.variants(), " ")),
+            absl::StrCat("SF_JOBS=", deps_.build_jobs),
+            absl::StrCat("SF_WORK=", layout.work),
+            absl::StrCat("SF_OUT=", layout.out)};
+  }
+
+  absl::Status RunScripts(provider::Instance& instance,
+                          const std::vector<recipe::PhaseTemplate>& phases,
+                          const std::vector<std::string>& env) {
+    for (const auto& phase : phases) {
+      SF_RETURN_IF_ERROR(Step(phase.name, [&]() -> absl::Status {
+        SF_ASSIGN_OR_RETURN(std::string script,
+                            recipe::Render(phase.script, Vars(), phase.name));
+        provider::ExecRequest exec{phase.name, std::move(script), env};
+        SF_ASSIGN_OR_RETURN(int code, instance.Exec(exec, sink_, cancel_));
+        if (code != 0) {
+          return absl::AbortedError(
+              absl::StrCat("phase ", phase.name, " exited with code ", code, " (see the log above)"));
+        }
+        return absl::OkStatus();
+      }));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ExecuteSteps() {
+    const auto& spec = req_.build.spec();
+    sink_.Line(absl::StrCat("==> build ", req_.build.id(), ": Slurm ", spec.slurm_version(),
+                            " recipe ", spec.recipe(), " for ", spec.os(), "/", spec.arch(),
+                            spec.variants().empty() ? "" : " variants ",
+                            absl::StrJoin(spec.variants(), ","), " on provider ",
+                            deps_.provider->name(), ", attempt ", req_.build.attempt()));
+    sink_.Line(absl::StrCat("==> digest ", req_.build.digest()));
+    host_dir_ = deps_.work_root / req_.build.id();
+    SF_RETURN_IF_ERROR(RemoveAll(host_dir_));
+    SF_RETURN_IF_ERROR(MakeDirs(host_dir_ / "out"));
+
+    cache::ResolvedSource source;
+    SF_RETURN_IF_ERROR(Step("sources", [&]() -> absl::Status {
+      std::vector<SourceFile> candidates;
+      if (req_.recipe->fixed_source) candidates.push_back(*req_.recipe->fixed_source);
+      else if (req_.release) candidates = req_.release->sources;
+      SF_ASSIGN_OR_RETURN(source, deps_.sources->Ensure(candidates, deps_.allow_downloads,
+                                                        [&](absl::string_view l) { sink_.Line(l); }));
+      return absl::OkStatus();
+    }));
+
+    SF_RETURN_IF_ERROR(Step("instance", [&]() -> absl::Status {
+      provider::InstanceRequest ir;
+      ir.build_id = req_.build.id();
+      ir.spec = spec;
+      ir.purpose = provider::InstancePurpose::kBuild;
+      ir.sources_dir = deps_.sources->root();
+      ir.ccache_dir = deps_.ccache_dir;
+      ir.cpus = deps_.instance_cpus;
+      ir.memory_bytes = deps_.instance_memory_bytes;
+      ir.packages = req_.recipe->packages;
+      SF_ASSIGN_OR_RETURN(build_instance_, deps_.provider->Create(ir, sink_, cancel_));
+      return absl::OkStatus();
+    }));
+
+    const auto& layout = build_instance_->layout();
+    std::vector<std::string> env = BaseEnv(layout);
+    env.push_back(absl::StrCat("SF_SOURCES=", layout.sources));
+    env.push_back(absl::StrCat("SF_SOURCE_FILE=", layout.sources, "/", source.relative_path));
+    env.push_back(absl::StrCat("SF_SOURCE_TOPDIR=", source.file.top_dir));
+    env.push_back(absl::StrCat("SF_CCACHE_DIR=", layout.ccache));
+    env.push_back(absl::StrCat("SF_PREFIX=", InstallPrefix(spec)));
+    SF_RETURN_IF_ERROR(RunScripts(*build_instance_, req_.recipe->phases, env));
+
+    std::vector<PackageOutput> files;
+    SF_RETURN_IF_ERROR(Step("collect", [&]() -> absl::Status {
+      if (!req_.recipe->package_name.empty()) {
+        return build_instance_->PullFile(layout.out + "/tree.tar", host_dir_ / "tree.tar");
+      }
+      for (const auto& name : req_.recipe->artifacts) {
+        SF_RETURN_IF_ERROR(build_instance_->PullFile(layout.out + "/" + name, host_dir_ / "out" / name));
+        files.push_back({host_dir_ / "out" / name, "other"});
+      }
+      return absl::OkStatus();
+    }));
+    // The build instance is not needed any more; free it before verify.
+    SF_RETURN_IF_ERROR(deps_.provider->Destroy(std::move(build_instance_)));
+
+    if (!req_.recipe->package_name.empty()) {
+      SF_RETURN_IF_ERROR(Step("package", [&]() -> absl::Status {
+        PackageInput in;
+        in.tree_tar = host_dir_ / "tree.tar";
+        in.work_dir = host_dir_ / "package";
+        in.out_dir = host_dir_ / "out";
+        in.package_name = req_.recipe->package_name;
+        in.spec = spec;
+        in.build_id = req_.build.id();
+        in.digest = req_.build.digest();
+        in.install_prefix = InstallPrefix(spec);
+        in.phases = outcome_.phases;
+        SF_RETURN_IF_ERROR(MakeDirs(in.work_dir));
+        SF_ASSIGN_OR_RETURN(files, deps_.package(in, [&](absl::string_view l) { sink_.Line(l); }));
+        (void)RemoveAll(in.work_dir);
+        (void)RemoveAll(in.tree_tar);
+        return absl::OkStatus();
+      }));
+    }
+
+    if (req_.build.verify() && !req_.recipe->verify.empty()) {
+      SF_RETURN_IF_ERROR(Verify(files));
+    }
+
+    return Step("store", [&]() -> absl::Status {
+      for (const auto& f : files) {
+        SF_ASSIGN_OR_RETURN(v1::Artifact a,
+                            deps_.artifacts->Put(f.path, f.path.filename().string(), f.kind));
+        sink_.Line(absl::StrCat(a.sha256(), "  ", a.name(), " (", a.size(), " bytes)"));
+        outcome_.artifacts.push_back(std::move(a));
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status Verify(const std::vector<PackageOutput>& files) {
+    std::unique_ptr<provider::Instance> instance;
+    absl::Status s = Step("verify-instance", [&]() -> absl::Status {
+      provider::InstanceRequest ir;
+      ir.build_id = req_.build.id();
+      ir.spec = req_.build.spec();
+      ir.purpose = provider::InstancePurpose::kVerify;
+      ir.cpus = deps_.instance_cpus;
+      ir.memory_bytes = deps_.instance_memory_bytes;
+      ir.packages = req_.recipe->packages;
+      SF_ASSIGN_OR_RETURN(instance, deps_.provider->Create(ir, sink_, cancel_));
+      return absl::OkStatus();
+    });
+    if (s.ok()) {
+      const auto& layout = instance->layout();
+      std::vector<std::string> env = BaseEnv(layout);
+      std::string dir = layout.work + "/artifacts";
+      env.push_back("SF_ARTIFACTS_DIR=" + dir);
+      for (const auto& f : files) {
+        std::string target = dir + "/" + f.path.filename().string();
+        s = instance->PushFile(f.path, target);
+        if (!s.ok()) break;
+        if (f.kind == "software") env.push_back("SF_SOFTWARE_TARBALL=" + target);
+        if (f.kind == "module") env.push_back("SF_MODULE_TARBALL=" + target);
+      }
+      if (s.ok()) s = RunScripts(*instance, req_.recipe->verify, env);
+    }
+    if (instance) {
+      absl::Status d = deps_.provider->Destroy(std::move(instance));
+      if (!d.ok()) sink_.Line(absl::StrCat("warning: could not remove verify instance: ", d.message()));
+    }
+    return s;
+  }
+
+  const RunnerDeps& deps_;
+  const RunRequest& req_;
+  LogSink sink_;
+  provider::CancelToken& cancel_;
+  const std::function<void(const std::string&)>& on_phase_;
+  std::unique_ptr<provider::Instance> build_instance_;
+  fs::path host_dir_;
+  RunOutcome outcome_;
+  int step_ = 0;
+  int total_steps_ = 0;
+};
+
+}  // namespace
+
+std::string InstallPrefix(const v1::BuildSpec& spec) {
+  return absl::StrCat("/opt/slurm/", SeriesOf(spec.slurm_version()));
+}
+
+RunOutcome Runner::Run(const RunRequest& request, BuildLog& log, provider::CancelToken& cancel,
+                       const std::function<void(const std::string&)>& on_phase) {
+  return ::sfactory::build::Run(deps_, request, log, cancel, on_phase).Execute();
+}
+
+}  // namespace sfactory::build

@@ -1,0 +1,92 @@
+// Runs one build from sources to stored artifacts: fetch sources, create the
+// build instance, run the recipe's phases, pull the output, package it,
+// verify it in a fresh instance, store the artifacts. Every step writes a
+// header and its outcome to the build log.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/catalog.h"
+#include "daemon/build/artifact_store.h"
+#include "daemon/build/build_log.h"
+#include "daemon/cache/source_cache.h"
+#include "daemon/provider/provider.h"
+#include "daemon/recipe/recipe.h"
+#include "sfactory/v1/sfactory.pb.h"
+
+namespace sfactory::build {
+
+using LogFn = std::function<void(absl::string_view line)>;
+
+struct PackageInput {
+  std::filesystem::path tree_tar;
+  std::filesystem::path work_dir;
+  std::filesystem::path out_dir;
+  std::string package_name;
+  v1::BuildSpec spec;
+  std::string build_id;
+  std::string digest;
+  std::string install_prefix;
+  std::vector<v1::PhaseTiming> phases;
+};
+
+struct PackageOutput {
+  std::filesystem::path path;
+  std::string kind;  // software | module | manifest | checksums
+};
+
+// Turns tree.tar into the release files. Injected so the runner does not
+// depend on how packaging is done (and tests can substitute it).
+using PackageFn = std::function<absl::StatusOr<std::vector<PackageOutput>>(
+    const PackageInput& input, const LogFn& log)>;
+
+struct RunnerDeps {
+  provider::Provider* provider = nullptr;
+  cache::SourceCache* sources = nullptr;
+  ArtifactStore* artifacts = nullptr;
+  PackageFn package;
+  std::filesystem::path work_root;   // host scratch: <work_root>/<build id>
+  std::filesystem::path ccache_dir;
+  int build_jobs = 1;
+  int instance_cpus = 0;
+  uint64_t instance_memory_bytes = 0;
+  bool allow_downloads = true;
+};
+
+struct RunRequest {
+  v1::Build build;                  // id, resolved spec, digest, verify
+  const recipe::Recipe* recipe = nullptr;
+  const Release* release = nullptr;  // null for recipes with a fixed source
+  bool keep_instance_on_failure = false;
+};
+
+struct RunOutcome {
+  v1::BuildState state = v1::BUILD_STATE_FAILED;
+  std::string error;
+  std::vector<v1::Artifact> artifacts;
+  std::vector<v1::PhaseTiming> phases;
+};
+
+class Runner {
+ public:
+  explicit Runner(RunnerDeps deps) : deps_(std::move(deps)) {}
+
+  // Never throws; every failure ends up in the outcome and the log.
+  // `on_phase` is called with each phase name as it starts.
+  RunOutcome Run(const RunRequest& request, BuildLog& log, provider::CancelToken& cancel,
+                 const std::function<void(const std::string&)>& on_phase);
+
+ private:
+  RunnerDeps deps_;
+};
+
+// The install prefix compiled into a build: stable per series so compiler
+// caches hit across patch releases.
+std::string InstallPrefix(const v1::BuildSpec& spec);
+
+}  // namespace sfactory::build

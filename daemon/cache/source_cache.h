@@ -1,0 +1,65 @@
+// The content-addressed source cache: <cache_dir>/sources/sha256/<hex>,
+// indexed by name in the store. Files enter it only after their digest is
+// computed (and matched, when the catalog knows it), through a temporary
+// file renamed into place: a cut upload or download leaves nothing behind.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/catalog.h"
+#include "daemon/store/store.h"
+
+namespace sfactory::cache {
+
+struct ResolvedSource {
+  SourceFile file;                // the catalog/recipe entry that matched
+  std::string sha256;             // digest of the cached copy
+  std::filesystem::path path;     // host path of the cached copy
+  std::string relative_path;      // path below the sources dir ("sha256/<hex>")
+};
+
+// Receives the next chunk of an upload; returns false at the end.
+using ChunkReader = std::function<absl::StatusOr<bool>(std::string* chunk)>;
+
+class SourceCache {
+ public:
+  SourceCache(std::filesystem::path root, store::Store* store, const Catalog* catalog)
+      : root_(std::move(root)), store_(store), catalog_(catalog) {}
+
+  // Creates the directories and removes temporary files left by a crash.
+  absl::Status Init();
+
+  const std::filesystem::path& root() const { return root_; }
+
+  // Stores an upload under `name`. When `expected_sha256` is set, or the
+  // catalog knows a digest for `name`, a mismatch is InvalidArgument and
+  // nothing is stored.
+  absl::StatusOr<v1::Source> Add(const std::string& name, const std::string& expected_sha256,
+                                 const ChunkReader& next);
+
+  // Copies a host file in (same checks as Add).
+  absl::StatusOr<v1::Source> AddFile(const std::filesystem::path& file, const std::string& name);
+
+  // Finds a cached copy of any of `candidates` (in order), downloading the
+  // first reachable URL when none is cached and `allow_downloads`. Progress
+  // lines go to `log`. NotFound says what was expected and how to seed it.
+  absl::StatusOr<ResolvedSource> Ensure(const std::vector<SourceFile>& candidates,
+                                        bool allow_downloads,
+                                        const std::function<void(absl::string_view)>& log);
+
+ private:
+  absl::StatusOr<v1::Source> Commit(const std::string& name, const std::filesystem::path& tmp,
+                                    const std::string& sha256, uint64_t size,
+                                    const std::string& expected_sha256);
+  absl::StatusOr<v1::Source> Download(const SourceFile& file, const std::string& url);
+
+  std::filesystem::path root_;
+  store::Store* store_;
+  const Catalog* catalog_;
+};
+
+}  // namespace sfactory::cache

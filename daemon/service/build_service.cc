@@ -1,0 +1,232 @@
+#include "daemon/service/build_service.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/fs.h"
+#include "common/grpc_status.h"
+#include "common/sha256.h"
+#include "common/status.h"
+#include "common/logging.h"
+
+namespace sfactory::service {
+namespace {
+
+constexpr size_t kLogChunk = 256 * 1024;
+constexpr size_t kFetchChunk = 1024 * 1024;
+
+bool Terminal(v1::BuildState s) {
+  return s == v1::BUILD_STATE_SUCCEEDED || s == v1::BUILD_STATE_FAILED ||
+         s == v1::BUILD_STATE_CANCELLED;
+}
+
+// Logs internal failures at the RPC boundary; client errors are not logged.
+grpc::Status Reply(const absl::Status& s, absl::string_view rpc) {
+  if (!s.ok() && (absl::IsInternal(s) || absl::IsDataLoss(s) || absl::IsUnknown(s))) {
+    spdlog::error("{}: {}", rpc, s.message());
+  }
+  return ToGrpcStatus(s);
+}
+
+}  // namespace
+
+std::string CallerName(const grpc::ServerContext& ctx) {
+  auto it = ctx.client_metadata().find("sfactory-user");
+  if (it == ctx.client_metadata().end()) return "anonymous";
+  std::string name(it->second.data(), it->second.size());
+  if (name.empty() || name.size() > 64) return "anonymous";
+  return name;
+}
+
+grpc::Status BuildServiceImpl::SubmitBuild(grpc::ServerContext* ctx,
+                                           const v1::SubmitBuildRequest* req,
+                                           v1::SubmitBuildResponse* resp) {
+  if (shutting_down_->load()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "sfactoryd is shutting down; retry shortly");
+  }
+  auto r = manager_->Submit(*req, CallerName(*ctx));
+  if (!r.ok()) return Reply(r.status(), "SubmitBuild");
+  *resp->mutable_build() = std::move(r->build);
+  resp->set_outcome(r->outcome);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::GetBuild(grpc::ServerContext*, const v1::GetBuildRequest* req,
+                                        v1::Build* resp) {
+  auto b = manager_->Get(req->build_id());
+  if (!b.ok()) return Reply(b.status(), "GetBuild");
+  *resp = std::move(*b);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::ListBuilds(grpc::ServerContext*, const v1::ListBuildsRequest* req,
+                                          v1::ListBuildsResponse* resp) {
+  store::ListFilter f;
+  for (int s : req->states()) f.states.push_back(static_cast<v1::BuildState>(s));
+  f.owner = req->owner();
+  f.version_prefix = req->slurm_version();
+  f.page_size = req->page_size() > 0 ? req->page_size() : 50;
+  f.page_token = req->page_token();
+  auto r = manager_->List(f);
+  if (!r.ok()) return Reply(r.status(), "ListBuilds");
+  for (auto& b : r->builds) *resp->add_builds() = std::move(b);
+  resp->set_next_page_token(r->next_page_token);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::CancelBuild(grpc::ServerContext*, const v1::CancelBuildRequest* req,
+                                           v1::Build* resp) {
+  auto b = manager_->Cancel(req->build_id(), req->reason());
+  if (!b.ok()) return Reply(b.status(), "CancelBuild");
+  *resp = std::move(*b);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
+                                          const v1::WatchBuildRequest* req,
+                                          grpc::ServerWriter<v1::BuildEvent>* writer) {
+  auto first = manager_->Get(req->build_id());
+  if (!first.ok()) return Reply(first.status(), "WatchBuild");
+  v1::BuildEvent ev;
+  *ev.mutable_build() = *first;
+  if (!writer->Write(ev)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  v1::BuildState last_state = first->state();
+  std::string last_phase = first->current_phase();
+  uint64_t offset = req->log_offset();
+  auto path = manager_->LogPath(req->build_id());
+
+  // Sends every byte from `offset` to the end of the file; false when the
+  // client went away.
+  auto drain = [&]() -> absl::StatusOr<bool> {
+    for (;;) {
+      SF_ASSIGN_OR_RETURN(std::string chunk, build::ReadLogChunk(path, offset, kLogChunk));
+      if (chunk.empty()) return true;
+      v1::BuildEvent log_ev;
+      log_ev.mutable_log()->set_offset(offset);
+      offset += chunk.size();
+      *log_ev.mutable_log()->mutable_data() = std::move(chunk);
+      if (!writer->Write(log_ev)) return false;
+    }
+  };
+
+  for (;;) {
+    // Take the log (and its generation) before reading, so nothing written
+    // after the read can be missed by the wait below.
+    auto log = manager_->ActiveLog(req->build_id());
+    uint64_t gen = log ? log->generation() : 0;
+    auto sent = drain();
+    if (!sent.ok()) return Reply(sent.status(), "WatchBuild");
+    if (!*sent) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    if (!req->follow()) return grpc::Status::OK;
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    if (shutting_down_->load()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "sfactoryd is shutting down; reconnect to resume from offset " +
+                              std::to_string(offset));
+    }
+    bool check_state = true;
+    if (log) {
+      check_state = log->WaitForChange(offset, gen, absl::Now() + absl::Seconds(1)) &&
+                    (log->generation() != gen || log->closed());
+    } else if (!Terminal(last_state)) {
+      absl::SleepFor(absl::Milliseconds(200));  // queued: wait for it to start
+    }
+    if (!check_state) continue;
+    auto b = manager_->Get(req->build_id());
+    if (!b.ok()) return Reply(b.status(), "WatchBuild");
+    if (b->state() != last_state || b->current_phase() != last_phase) {
+      // Bytes written before the state change go out before it.
+      auto more = drain();
+      if (!more.ok()) return Reply(more.status(), "WatchBuild");
+      if (!*more) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      b->set_log_size(std::max<uint64_t>(b->log_size(), offset));
+      v1::BuildEvent state_ev;
+      *state_ev.mutable_build() = *b;
+      if (!writer->Write(state_ev)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      last_state = b->state();
+      last_phase = b->current_phase();
+    }
+    if (Terminal(last_state) && !manager_->ActiveLog(req->build_id())) {
+      auto rest = drain();
+      if (!rest.ok()) return Reply(rest.status(), "WatchBuild");
+      return grpc::Status::OK;
+    }
+  }
+}
+
+grpc::Status BuildServiceImpl::FetchArtifact(grpc::ServerContext* ctx,
+                                             const v1::FetchArtifactRequest* req,
+                                             grpc::ServerWriter<v1::FetchArtifactResponse>* writer) {
+  v1::Artifact artifact;
+  if (!req->build_id().empty()) {
+    auto b = manager_->Get(req->build_id());
+    if (!b.ok()) return Reply(b.status(), "FetchArtifact");
+    if (b->state() != v1::BUILD_STATE_SUCCEEDED) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("build ", req->build_id(), " has not succeeded; it has no artifacts"));
+    }
+    bool found = false;
+    for (const auto& a : b->artifacts()) {
+      if ((!req->name().empty() && a.name() == req->name()) ||
+          (req->name().empty() && !req->sha256().empty() && a.sha256() == req->sha256())) {
+        artifact = a;
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("build ", req->build_id(), " has no artifact named '",
+                                       req->name(), "'"));
+    }
+  } else if (IsSha256Hex(req->sha256())) {
+    auto a = store_->FindArtifactBySha256(req->sha256());
+    if (!a.ok()) return Reply(a.status(), "FetchArtifact");
+    if (!*a) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no artifact with sha256 " + req->sha256());
+    artifact = **a;
+  } else {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "give build_id and name, or a 64-hex-digit sha256");
+  }
+  if (req->read_offset() > artifact.size()) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("read_offset ", req->read_offset(), " is past the end (",
+                                     artifact.size(), " bytes)"));
+  }
+  auto fd = OpenFile(artifacts_->PathOf(artifact.sha256()), O_RDONLY);
+  if (!fd.ok()) {
+    return Reply(absl::DataLossError(absl::StrCat("artifact ", artifact.name(),
+                                                  " is recorded but its file is missing: ",
+                                                  fd.status().message())),
+                 "FetchArtifact");
+  }
+  ::posix_fadvise(fd->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint64_t offset = req->read_offset();
+  v1::FetchArtifactResponse first;
+  *first.mutable_artifact() = artifact;
+  first.set_offset(offset);
+  bool sent_header = false;
+  while (offset < artifact.size() || !sent_header) {
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    v1::FetchArtifactResponse resp;
+    if (!sent_header) resp = first;
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kFetchChunk, artifact.size() - offset));
+    std::string* data = resp.mutable_data();
+    data->resize(want);
+    auto n = PreadFull(fd->get(), data->data(), want, offset);
+    if (!n.ok()) return Reply(n.status(), "FetchArtifact");
+    if (*n != want) {
+      return Reply(absl::DataLossError(absl::StrCat("artifact ", artifact.name(), " is shorter on disk than recorded")),
+                   "FetchArtifact");
+    }
+    resp.set_offset(offset);
+    offset += want;
+    sent_header = true;
+    if (!writer->Write(resp)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace sfactory::service

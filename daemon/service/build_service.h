@@ -1,0 +1,44 @@
+// sfactory.v1.BuildService: unpacks requests, calls the BuildManager, maps
+// Status to gRPC codes (common/grpc_status.h). No build logic lives here.
+#pragma once
+
+#include <atomic>
+
+#include "daemon/build/artifact_store.h"
+#include "daemon/build/manager.h"
+#include "sfactory/v1/sfactory.grpc.pb.h"
+
+namespace sfactory::service {
+
+class BuildServiceImpl final : public v1::BuildService::Service {
+ public:
+  BuildServiceImpl(build::BuildManager* manager, store::Store* store,
+                   const build::ArtifactStore* artifacts, const std::atomic<bool>* shutting_down)
+      : manager_(manager), store_(store), artifacts_(artifacts), shutting_down_(shutting_down) {}
+
+  grpc::Status SubmitBuild(grpc::ServerContext* ctx, const v1::SubmitBuildRequest* req,
+                           v1::SubmitBuildResponse* resp) override;
+  grpc::Status GetBuild(grpc::ServerContext* ctx, const v1::GetBuildRequest* req,
+                        v1::Build* resp) override;
+  grpc::Status ListBuilds(grpc::ServerContext* ctx, const v1::ListBuildsRequest* req,
+                          v1::ListBuildsResponse* resp) override;
+  grpc::Status CancelBuild(grpc::ServerContext* ctx, const v1::CancelBuildRequest* req,
+                           v1::Build* resp) override;
+  grpc::Status WatchBuild(grpc::ServerContext* ctx, const v1::WatchBuildRequest* req,
+                          grpc::ServerWriter<v1::BuildEvent>* writer) override;
+  grpc::Status FetchArtifact(grpc::ServerContext* ctx, const v1::FetchArtifactRequest* req,
+                             grpc::ServerWriter<v1::FetchArtifactResponse>* writer) override;
+
+ private:
+  build::BuildManager* manager_;
+  store::Store* store_;
+  const build::ArtifactStore* artifacts_;
+  const std::atomic<bool>* shutting_down_;
+};
+
+// The caller's name: the `sfactory-user` metadata the client sends. It is
+// not authenticated (the socket's directory permissions are the access
+// control until token auth lands).
+std::string CallerName(const grpc::ServerContext& ctx);
+
+}  // namespace sfactory::service

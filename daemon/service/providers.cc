@@ -1,0 +1,52 @@
+#include "daemon/service/providers.h"
+
+#include "absl/strings/str_cat.h"
+#include "daemon/packaging/package.h"
+#include "daemon/provider/local_provider.h"
+#include "common/logging.h"
+
+namespace sfactory::service {
+
+absl::StatusOr<std::unique_ptr<provider::Provider>> MakeProvider(const config::Config& config) {
+  auto local = [&] { return provider::MakeLocalProvider(config.state_dir / "work" / "local"); };
+  switch (config.provider) {
+    case config::ProviderKind::kLocal:
+      return local();
+    case config::ProviderKind::kLxd:
+    case config::ProviderKind::kAuto:
+      break;
+  }
+  // LXD wiring lands with the LXD provider.
+  return local();
+}
+
+build::PackageFn MakePackageFn(const config::Config& config) {
+  packaging::Compression compression = config.compression == config::CompressionKind::kGzip
+                                           ? packaging::Compression::kGzip
+                                           : packaging::Compression::kZstd;
+  std::filesystem::path templates = config.data_dir / "modules";
+  int64_t epoch = config.source_date_epoch;
+  return [=](const build::PackageInput& in,
+             const build::LogFn& log) -> absl::StatusOr<std::vector<build::PackageOutput>> {
+    packaging::PackageRequest req;
+    req.tree_tar = in.tree_tar;
+    req.work_dir = in.work_dir;
+    req.out_dir = in.out_dir;
+    req.module_templates_dir = templates;
+    req.package_name = in.package_name;
+    req.spec = in.spec;
+    req.build_id = in.build_id;
+    req.digest = in.digest;
+    req.install_prefix = in.install_prefix;
+    req.compression = compression;
+    req.source_date_epoch = epoch;
+    req.phases = in.phases;
+    auto result = packaging::Package(req, log);
+    if (!result.ok()) return result.status();
+    std::vector<build::PackageOutput> out;
+    for (const auto& f : result->files) out.push_back({f.path, f.kind});
+    return out;
+  };
+}
+
+}  // namespace sfactory::service

@@ -1,0 +1,21 @@
+// The wiring that depends on which provider and packager a daemon uses.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "daemon/build/runner.h"
+#include "daemon/config/config.h"
+#include "daemon/provider/provider.h"
+
+namespace sfactory::service {
+
+// provider: local → the local provider; lxd → LXD (an error when the `lxd:`
+// section is broken); auto → LXD when it answers, else local.
+absl::StatusOr<std::unique_ptr<provider::Provider>> MakeProvider(const config::Config& config);
+
+// The packaging step the runner calls, with this daemon's settings
+// (compression, SOURCE_DATE_EPOCH, module templates).
+build::PackageFn MakePackageFn(const config::Config& config);
+
+}  // namespace sfactory::service

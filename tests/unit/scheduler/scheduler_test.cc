@@ -1,0 +1,101 @@
+#include <catch2/catch.hpp>
+
+#include "daemon/scheduler/scheduler.h"
+
+namespace sfactory::scheduler {
+namespace {
+
+QueuedBuild B(std::string id, int priority, int64_t seq, std::string owner, absl::Time at) {
+  return QueuedBuild{std::move(id), priority, seq, std::move(owner), at};
+}
+
+TEST_CASE("Scheduler starts higher priority first, then submission order", "[scheduler]") {
+  FakeClock clock;
+  Scheduler s(1, absl::ZeroDuration(), &clock);
+  s.Enqueue(B("a", 0, 1, "u", clock.Now()));
+  s.Enqueue(B("b", 5, 2, "u", clock.Now()));
+  s.Enqueue(B("c", 0, 3, "u", clock.Now()));
+  CHECK(s.Order() == std::vector<std::string>{"b", "a", "c"});
+  auto first = s.Next();
+  REQUIRE(first);
+  CHECK(first->build_id == "b");
+  CHECK(!s.Next());  // one slot only
+  s.Finished("b");
+  CHECK(s.Next()->build_id == "a");
+  s.Finished("a");
+  CHECK(s.Next()->build_id == "c");
+}
+
+TEST_CASE("Scheduler never runs more than max_parallel builds", "[scheduler]") {
+  FakeClock clock;
+  Scheduler s(2, absl::ZeroDuration(), &clock);
+  for (int i = 0; i < 5; ++i) s.Enqueue(B("b" + std::to_string(i), 0, i, "u", clock.Now()));
+  CHECK(s.Next());
+  CHECK(s.Next());
+  CHECK(!s.Next());
+  CHECK(s.running() == 2);
+  CHECK(s.queued() == 3);
+}
+
+TEST_CASE("Scheduler prefers the owner with fewer running builds at equal priority",
+          "[scheduler]") {
+  FakeClock clock;
+  Scheduler s(3, absl::ZeroDuration(), &clock);
+  s.Enqueue(B("alice1", 0, 1, "alice", clock.Now()));
+  s.Enqueue(B("alice2", 0, 2, "alice", clock.Now()));
+  s.Enqueue(B("alice3", 0, 3, "alice", clock.Now()));
+  s.Enqueue(B("bob1", 0, 4, "bob", clock.Now()));
+  CHECK(s.Next()->build_id == "alice1");
+  CHECK(s.Next()->build_id == "bob1");  // alice already has one running
+  CHECK(s.Next()->build_id == "alice2");
+}
+
+TEST_CASE("Scheduler ages waiting builds so low priority cannot starve", "[scheduler]") {
+  FakeClock clock;
+  Scheduler s(1, absl::Minutes(10), &clock);
+  s.Enqueue(B("old-low", 0, 1, "u", clock.Now()));
+  clock.Advance(absl::Minutes(25));  // +2 from aging
+  s.Enqueue(B("new-high", 1, 2, "u", clock.Now()));
+  CHECK(s.Next()->build_id == "old-low");
+
+  Scheduler t(1, absl::Minutes(10), &clock);
+  t.Enqueue(B("old-low", 0, 1, "u", clock.Now()));
+  clock.Advance(absl::Minutes(5));  // not a full interval yet
+  t.Enqueue(B("new-high", 1, 2, "u", clock.Now()));
+  CHECK(t.Next()->build_id == "new-high");
+}
+
+TEST_CASE("Scheduler starts nothing while paused and resumes in order", "[scheduler]") {
+  FakeClock clock;
+  Scheduler s(2, absl::ZeroDuration(), &clock);
+  s.SetPaused(true);
+  s.Enqueue(B("a", 0, 1, "u", clock.Now()));
+  CHECK(!s.Next());
+  CHECK(s.Position("a") == 1);
+  s.SetPaused(false);
+  CHECK(s.Next()->build_id == "a");
+}
+
+TEST_CASE("Scheduler Remove cancels only queued builds", "[scheduler]") {
+  FakeClock clock;
+  Scheduler s(1, absl::ZeroDuration(), &clock);
+  s.Enqueue(B("a", 0, 1, "u", clock.Now()));
+  s.Enqueue(B("b", 0, 2, "u", clock.Now()));
+  REQUIRE(s.Next()->build_id == "a");
+  CHECK(!s.Remove("a"));
+  CHECK(s.Remove("b"));
+  CHECK(s.queued() == 0);
+  CHECK(s.Position("b") == 0);
+}
+
+TEST_CASE("Scheduler ignores a second Enqueue of a running build", "[scheduler]") {
+  FakeClock clock;
+  Scheduler s(2, absl::ZeroDuration(), &clock);
+  s.MarkRunning("a", "u");
+  s.Enqueue(B("a", 0, 1, "u", clock.Now()));
+  CHECK(s.queued() == 0);
+  CHECK(s.IsRunning("a"));
+}
+
+}  // namespace
+}  // namespace sfactory::scheduler
