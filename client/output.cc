@@ -1,5 +1,7 @@
 #include "client/output.h"
 
+#include "common/build_state.h"
+
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
@@ -62,16 +64,7 @@ google::protobuf::Value JsonNumber(double n) {
   return v;
 }
 
-std::string StateName(v1::BuildState state) {
-  switch (state) {
-    case v1::BUILD_STATE_QUEUED: return "queued";
-    case v1::BUILD_STATE_RUNNING: return "running";
-    case v1::BUILD_STATE_SUCCEEDED: return "succeeded";
-    case v1::BUILD_STATE_FAILED: return "failed";
-    case v1::BUILD_STATE_CANCELLED: return "cancelled";
-    default: return "unknown";
-  }
-}
+std::string StateName(v1::BuildState state) { return BuildStateName(state); }
 
 absl::StatusOr<v1::BuildState> ParseState(absl::string_view name) {
   std::string lower = absl::AsciiStrToLower(name);
@@ -82,11 +75,6 @@ absl::StatusOr<v1::BuildState> ParseState(absl::string_view name) {
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown state \"", name, "\" (one of queued, running, succeeded, failed, cancelled)"));
-}
-
-bool IsTerminal(v1::BuildState state) {
-  return state == v1::BUILD_STATE_SUCCEEDED || state == v1::BUILD_STATE_FAILED ||
-         state == v1::BUILD_STATE_CANCELLED;
 }
 
 bool IsSet(const google::protobuf::Timestamp& ts) { return ts.seconds() != 0 || ts.nanos() != 0; }

@@ -12,6 +12,7 @@
 #include "google/protobuf/message.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "common/build_state.h"
 #include "sfactory/v1/sfactory.pb.h"
 
 namespace sfactory::client {
@@ -30,7 +31,6 @@ google::protobuf::Value JsonNumber(double n);
 std::string StateName(v1::BuildState state);
 // The inverse, for user input (case-insensitive); InvalidArgument otherwise.
 absl::StatusOr<v1::BuildState> ParseState(absl::string_view name);
-bool IsTerminal(v1::BuildState state);
 
 // An unset timestamp becomes InfinitePast().
 absl::Time ToTime(const google::protobuf::Timestamp& ts);

@@ -5,6 +5,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/build_state.h"
 #include "common/status.h"
 #include "google/protobuf/util/time_util.h"
 #include "common/logging.h"
@@ -20,17 +21,6 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 absl::Time FromProto(const google::protobuf::Timestamp& t) {
   return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
-}
-
-const char* StateName(v1::BuildState s) {
-  switch (s) {
-    case v1::BUILD_STATE_QUEUED: return "queued";
-    case v1::BUILD_STATE_RUNNING: return "running";
-    case v1::BUILD_STATE_SUCCEEDED: return "succeeded";
-    case v1::BUILD_STATE_FAILED: return "failed";
-    case v1::BUILD_STATE_CANCELLED: return "cancelled";
-    default: return "unknown";
-  }
 }
 
 constexpr absl::Duration kProviderRecheck = absl::Seconds(5);
@@ -268,7 +258,7 @@ absl::StatusOr<v1::Build> BuildManager::Cancel(absl::string_view id, absl::strin
     return Decorate(std::move(rec.build));
   }
   return absl::FailedPreconditionError(absl::StrCat("build ", id, " has already ",
-                                                    StateName(rec.build.state()),
+                                                    BuildStateName(rec.build.state()),
                                                     "; there is nothing to cancel"));
 }
 
@@ -433,14 +423,14 @@ void BuildManager::RunBuild(std::string id) {
     b.set_error(outcome.error);
     *b.mutable_finished_at() = ToProto(clock_->Now());
     for (auto& a : outcome.artifacts) *b.add_artifacts() = a;
-    message = outcome.error.empty() ? StateName(outcome.state) : outcome.error;
+    message = outcome.error.empty() ? BuildStateName(outcome.state) : outcome.error;
   }
   for (auto& p : outcome.phases) *b.add_phases() = p;
   if (absl::Status s = store_->UpdateBuild(*rec, message); !s.ok()) {
     spdlog::error("cannot record the end of build {}: {}; it will be requeued on restart", id,
                   s.message());
   }
-  (void)store_->FinishAttempt(id, b.attempt(), clock_->Now(), requeue ? "requeued" : StateName(outcome.state));
+  (void)store_->FinishAttempt(id, b.attempt(), clock_->Now(), requeue ? "requeued" : BuildStateName(outcome.state));
   spdlog::info("build {} {}", id, message);
   finish_active();
 }

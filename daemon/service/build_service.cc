@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/build_state.h"
 #include "common/fs.h"
 #include "common/grpc_status.h"
 #include "common/sha256.h"
@@ -16,11 +17,6 @@ namespace {
 
 constexpr size_t kLogChunk = 256 * 1024;
 constexpr size_t kFetchChunk = 1024 * 1024;
-
-bool Terminal(v1::BuildState s) {
-  return s == v1::BUILD_STATE_SUCCEEDED || s == v1::BUILD_STATE_FAILED ||
-         s == v1::BUILD_STATE_CANCELLED;
-}
 
 // Logs internal failures at the RPC boundary; client errors are not logged.
 grpc::Status Reply(const absl::Status& s, absl::string_view rpc) {
@@ -130,7 +126,7 @@ grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
     if (log) {
       check_state = log->WaitForChange(offset, gen, absl::Now() + absl::Seconds(1)) &&
                     (log->generation() != gen || log->closed());
-    } else if (!Terminal(last_state)) {
+    } else if (!IsTerminal(last_state)) {
       absl::SleepFor(absl::Milliseconds(200));  // queued: wait for it to start
     }
     if (!check_state) continue;
@@ -148,7 +144,7 @@ grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
       last_state = b->state();
       last_phase = b->current_phase();
     }
-    if (Terminal(last_state) && !manager_->ActiveLog(req->build_id())) {
+    if (IsTerminal(last_state) && !manager_->ActiveLog(req->build_id())) {
       auto rest = drain();
       if (!rest.ok()) return Reply(rest.status(), "WatchBuild");
       return grpc::Status::OK;
