@@ -2,22 +2,25 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/packaging/package.h"
+#include "common/status.h"
 #include "daemon/provider/local_provider.h"
+#include "daemon/provider/lxd/lxd_options.h"
+#include "daemon/provider/lxd/lxd_provider.h"
 #include "common/logging.h"
 
 namespace sfactory::service {
 
 absl::StatusOr<std::unique_ptr<provider::Provider>> MakeProvider(const config::Config& config) {
   auto local = [&] { return provider::MakeLocalProvider(config.state_dir / "work" / "local"); };
-  switch (config.provider) {
-    case config::ProviderKind::kLocal:
-      return local();
-    case config::ProviderKind::kLxd:
-    case config::ProviderKind::kAuto:
-      break;
+  if (config.provider == config::ProviderKind::kLocal) return local();
+  // A broken `lxd:` section is an error even for `auto`: the operator meant it.
+  SF_ASSIGN_OR_RETURN(provider::lxd::LxdOptions options,
+                      provider::lxd::ParseLxdOptions(config.lxd_source, config.lxd));
+  if (config.provider == config::ProviderKind::kAuto && !provider::lxd::LxdAnswers(options)) {
+    spdlog::info("LXD does not answer; using the local provider (set `provider: lxd` to wait for LXD instead)");
+    return local();
   }
-  // LXD wiring lands with the LXD provider.
-  return local();
+  return provider::lxd::MakeLxdProvider(options, config.cache_dir / "lxd");
 }
 
 build::PackageFn MakePackageFn(const config::Config& config) {
