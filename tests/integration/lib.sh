@@ -36,17 +36,25 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# write_config [extra yaml lines...]
+# write_config [key: value ...] : the test config; a given key replaces the
+# default line for it.
 write_config() {
+  local defaults=(
+    "listen: [unix:$SOCK]"
+    "state_dir: $STATE"
+    "provider: local"
+    "data_dir: $SFACTORY_SOURCE_DIR/templates"
+    "recipe_dirs: [$SFACTORY_SOURCE_DIR/templates/recipes, $SFACTORY_SOURCE_DIR/tests/recipes]"
+    "default_recipe: hello"
+    "build_jobs: 2"
+  )
+  local line extra
   {
-    echo "listen: [unix:$SOCK]"
-    echo "state_dir: $STATE"
-    echo "provider: local"
-    echo "data_dir: $SFACTORY_SOURCE_DIR/templates"
-    echo "recipe_dirs: [$SFACTORY_SOURCE_DIR/templates/recipes, $SFACTORY_SOURCE_DIR/tests/recipes]"
-    echo "default_recipe: hello"
-    echo "build_jobs: 2"
-    for line in "$@"; do echo "$line"; done
+    for line in "${defaults[@]}"; do
+      for extra in "$@"; do [[ "${extra%%:*}" == "${line%%:*}" ]] && continue 2; done
+      echo "$line"
+    done
+    for extra in "$@"; do echo "$extra"; done
   } > "$TEST_TMP/sfactoryd.yaml"
 }
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# End to end (ctest label e2e): Slurm 24.11.5 built by the native recipe
+# through the real sfactoryd and sfactory, its source seeded from Debian's
+# source package; fetched; unpacked to a new random prefix on this machine;
+# module loaded with Lmod; a one-node cluster started from the package runs
+# `srun hostname`.
+#   SFACTORY_E2E_PROVIDER  local (default) or lxd
+#   SFACTORY_E2E_CACHE     cache_dir to reuse between runs (ccache); default: fresh
+source "$(dirname "$0")/../integration/lib.sh"
+provider=${SFACTORY_E2E_PROVIDER:-local}
+cache=${SFACTORY_E2E_CACHE:-$TEST_TMP/cache}
+write_config "default_recipe: native" "cache_dir: $cache" "provider: $provider" "max_parallel_builds: 1"
+start_daemon
+sf info | grep -q "provider:  $provider (ready)" || { sf info; fail "provider $provider is not ready"; }
+
+tarball=$("$SFACTORY_SOURCE_DIR/scripts/seed-slurm-source.sh" 24.11.5 | tail -n1)
+sf sources add "$tarball" > /dev/null
+
+start=$(date +%s)
+sf submit 24.11.5 --recipe native --fetch "$TEST_TMP/out" > "$TEST_TMP/build.log" 2> "$TEST_TMP/submit.err" \
+  || { tail -n 60 "$TEST_TMP/build.log"; cat "$TEST_TMP/submit.err"; fail "the native build failed"; }
+log "build + verify + fetch took $(( $(date +%s) - start )) s"
+grep -q "CHECK srun hostname: ok" "$TEST_TMP/build.log" || grep -q "srun hostname" "$TEST_TMP/build.log" \
+  || fail "the verify stage did not run srun hostname"
+(cd "$TEST_TMP/out" && sha256sum -c SHA256SUMS > /dev/null) || fail "SHA256SUMS does not verify"
+
+# Independently of the daemon's verify stage: a new random prefix on this
+# machine, the fetched files only, the recipe's own cluster check.
+soft=$(ls "$TEST_TMP/out"/slurm-24.11.5-native-*-software.tar.*)
+mod=$(ls "$TEST_TMP/out"/slurm-24.11.5-native-*-module.tar.gz)
+work=$(mktemp -d "$TEST_TMP/fresh.XXXXXX")
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$work" LANG=C.UTF-8 \
+  SF_WORK="$work" SF_VERSION=24.11.5 SF_SERIES=24.11 SF_BUILD_ID=e2e \
+  SF_SOFTWARE_TARBALL="$soft" SF_MODULE_TARBALL="$mod" \
+  bash -eo pipefail "$SFACTORY_SOURCE_DIR/templates/recipes/native/verify-cluster.sh" \
+  > "$TEST_TMP/fresh.log" 2>&1 || { tail -n 60 "$TEST_TMP/fresh.log"; fail "srun hostname from a fresh prefix failed"; }
+grep "CHECK" "$TEST_TMP/fresh.log" >&2
+log "ok"
