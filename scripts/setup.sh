@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The setup command (README): on a fresh Debian 12 machine, as root,
+#  1. installs the packages (apt-get update first), LXD included,
+#  2. builds and installs sfactory under /usr/local,
+#  3. starts sfactoryd (systemd when it is PID 1, otherwise in the background
+#     with its log in /var/log/sfactoryd.log),
+#  4. seeds Slurm 24.11.5's source into the source cache from Debian's source
+#     package (this host has no route to SchedMD), and
+#  5. runs the main job: `sfactory submit 24.11 --fetch ./out`: a native
+#     Slurm build, relocated, audited, verified and fetched.
+#   SFACTORY_SKIP_JOB=1   stop after step 4
+#   SFACTORY_OUT=DIR      where the main job's artifacts go (default ./out)
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+out=${SFACTORY_OUT:-$PWD/out}
+[[ $(id -u) -eq 0 ]] || { echo "setup: run as root (sudo $0)" >&2; exit 1; }
+say() { echo "==> setup: $*"; }
+
+say "installing packages"
+apt-get update -q
+"$src/scripts/install-deps.sh"
+"$src/scripts/install-build-deps.sh"
+if ! "$src/scripts/lxd-setup.sh"; then
+  say "LXD could not start; sfactoryd will use the local provider"
+fi
+
+say "building"
+BUILD_DIR="$src/build" BUILD_TYPE=Release WERROR=OFF "$src/scripts/build.sh"
+say "installing under /usr/local"
+cmake --install "$src/build"
+getent group sfactory >/dev/null || groupadd --system sfactory
+install -d -m 0750 -g sfactory /var/lib/sfactory /run/sfactory
+
+say "starting sfactoryd"
+if [[ $(cat /proc/1/comm 2>/dev/null) == systemd ]]; then
+  systemctl daemon-reload
+  systemctl enable --now sfactoryd
+  systemctl restart sfactoryd
+else
+  if pid=$(pgrep -x sfactoryd); then kill -TERM $pid; while kill -0 $pid 2>/dev/null; do sleep 0.2; done; fi
+  setsid /usr/local/sbin/sfactoryd </dev/null >>/var/log/sfactoryd.log 2>&1 &
+fi
+for i in $(seq 1 100); do sfactory info >/dev/null 2>&1 && break; sleep 0.2; done
+sfactory info
+
+say "seeding the Slurm 24.11.5 source"
+tarball=$("$src/scripts/seed-slurm-source.sh" 24.11.5 | tail -n1)
+sfactory sources add "$tarball"
+
+[[ "${SFACTORY_SKIP_JOB:-0}" == 1 ]] && { say "done (main job skipped)"; exit 0; }
+say "main job: sfactory submit 24.11 --fetch $out"
+sfactory submit 24.11 --fetch "$out"
+say "done: artifacts in $out"
+ls -l "$out"
