@@ -1,0 +1,459 @@
+#include "daemon/build/runner.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "daemon/provider/local_provider.h"
+
+namespace sfactory::build {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A temp dir for one test, kept (and named) when a REQUIRE fails.
+class Scratch {
+ public:
+  Scratch() : dir_(*TempDir::Create("sf-runner-")) {}
+  ~Scratch() {
+    if (std::uncaught_exceptions() > 0) {
+      dir_.Keep();
+      WARN("kept test dir " << dir_.path());
+    }
+  }
+  const fs::path& path() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+};
+
+const std::string kSourceBytes = "source bytes";
+
+int CountFiles(const fs::path& dir) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) (void)e, ++n;
+  return n;
+}
+
+// Everything a Runner needs, on the local provider in a temp dir, with a
+// fake packager that records its input.
+struct Fixture {
+  Fixture() {
+    auto s = store::Store::Open(tmp.path() / "state.db");
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    sources = std::make_unique<cache::SourceCache>(tmp.path() / "sources", store.get(), &catalog);
+    REQUIRE(sources->Init().ok());
+    bool sent = false;
+    auto added = sources->Add("t-1.0.tar.gz", "", [&](std::string* chunk) -> absl::StatusOr<bool> {
+      if (sent) return false;
+      *chunk = kSourceBytes;
+      return sent = true;
+    });
+    REQUIRE(added.ok());
+    auto p = provider::MakeLocalProvider(instances());
+    REQUIRE(p.ok());
+    provider = std::move(*p);
+    artifacts = std::make_unique<ArtifactStore>(tmp.path() / "artifacts");
+    REQUIRE(artifacts->Init().ok());
+    auto l = BuildLog::Open(tmp.path() / "b1.log");
+    REQUIRE(l.ok());
+    log = *l;
+    REQUIRE(MakeDirs(seen()).ok());
+  }
+
+  fs::path instances() const { return tmp.path() / "instances"; }
+  fs::path work_root() const { return tmp.path() / "work"; }
+  // Where test scripts leave what they saw.
+  fs::path seen() const { return tmp.path() / "seen"; }
+
+  // Writes recipes/t with `body` after "name: t" and the given scripts;
+  // "@SEEN@" in a script becomes seen().
+  void WriteRecipe(const std::string& body, const std::map<std::string, std::string>& scripts) {
+    const fs::path dir = tmp.path() / "recipes" / "t";
+    REQUIRE(MakeDirs(dir).ok());
+    REQUIRE(WriteFileAtomic(dir / "recipe.yaml", absl::StrCat("name: t\n", body)).ok());
+    for (const auto& [file, text] : scripts) {
+      REQUIRE(WriteFileAtomic(dir / file, absl::StrReplaceAll(text, {{"@SEEN@", seen().string()}}))
+                  .ok());
+    }
+    auto r = recipe::LoadRecipe(dir);
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    recipe = std::make_unique<recipe::Recipe>(std::move(*r));
+  }
+
+  std::string SourceYaml() const {
+    return absl::StrCat("source: {name: t-1.0.tar.gz, sha256: ", Sha256Hex(kSourceBytes),
+                        ", top_dir: t-1.0}\n");
+  }
+
+  RunnerDeps Deps() {
+    RunnerDeps d;
+    d.provider = provider.get();
+    d.sources = sources.get();
+    d.artifacts = artifacts.get();
+    d.package = [this](const PackageInput& in,
+                       const LogFn& log_line) -> absl::StatusOr<std::vector<PackageOutput>> {
+      ++package_calls;
+      package_input = in;
+      auto tree = ReadFile(in.tree_tar);
+      if (!tree.ok()) return tree.status();
+      tree_seen = *tree;
+      log_line("fake packager ran");
+      const fs::path software = in.out_dir / "t-24.11.5-software.tar.zst";
+      const fs::path module = in.out_dir / "t-24.11.5-module.tar.gz";
+      if (absl::Status s = WriteFileAtomic(software, "software:" + *tree); !s.ok()) return s;
+      if (absl::Status s = WriteFileAtomic(module, "module:" + in.build_id); !s.ok()) return s;
+      return std::vector<PackageOutput>{{software, "software"}, {module, "module"}};
+    };
+    d.work_root = work_root();
+    d.ccache_dir = tmp.path() / "ccache";
+    d.build_jobs = 3;
+    d.allow_downloads = false;
+    return d;
+  }
+
+  RunOutcome Run(bool verify = false, bool keep = false) {
+    provider::CancelToken cancel;
+    return Run(cancel, verify, keep);
+  }
+  RunOutcome Run(provider::CancelToken& cancel, bool verify = false, bool keep = false) {
+    v1::Build b;
+    b.set_id("b1");
+    b.set_digest("d1g35t");
+    b.set_verify(verify);
+    b.set_attempt(1);
+    b.mutable_spec()->set_slurm_version("24.11.5");
+    b.mutable_spec()->set_recipe("t");
+    b.mutable_spec()->set_os("debian-12");
+    b.mutable_spec()->set_arch("x86_64");
+    b.mutable_spec()->add_variants("fast");
+    RunRequest req{b, recipe.get(), nullptr, keep};
+    Runner runner(Deps());
+    return runner.Run(req, *log, cancel,
+                      [this](const std::string& phase) { started.push_back(phase); });
+  }
+
+  std::string LogText() const { return *ReadFile(log->path()); }
+
+  Scratch tmp;
+  std::unique_ptr<store::Store> store;
+  Catalog catalog;
+  std::unique_ptr<cache::SourceCache> sources;
+  std::unique_ptr<provider::Provider> provider;
+  std::unique_ptr<ArtifactStore> artifacts;
+  std::shared_ptr<BuildLog> log;
+  std::unique_ptr<recipe::Recipe> recipe;
+
+  int package_calls = 0;
+  PackageInput package_input;
+  std::string tree_seen;
+  std::vector<std::string> started;
+};
+
+const char* kOneSh =
+    "echo \"one {{ version }} {{ series }} {{ build_id }} {{ variants }}\"\n"
+    "echo \"jobs=$SF_JOBS topdir=$SF_SOURCE_TOPDIR prefix=$SF_PREFIX\"\n"
+    "cp \"$SF_SOURCE_FILE\" \"$SF_WORK/src.copy\"\n";
+const char* kTwoSh = "cp \"$SF_WORK/src.copy\" \"$SF_OUT/tree.tar\"\n";
+
+std::string Phases(const std::string& extra = "") {
+  return absl::StrCat("phases:\n  - {name: one, script: one.sh}\n  - {name: two, script: two.sh}\n",
+                      extra);
+}
+
+TEST_CASE("Runner runs every phase and stores the packager's artifacts", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\n",
+                {{"one.sh", kOneSh}, {"two.sh", kTwoSh}});
+  RunOutcome out = f.Run();
+  INFO(f.LogText());
+  CHECK(out.state == v1::BUILD_STATE_SUCCEEDED);
+  CHECK(out.error.empty());
+
+  // The phases saw rendered templates, the SF_* environment and the source.
+  const std::string text = f.LogText();
+  CHECK(absl::StrContains(text, "one 24.11.5 24.11 b1 fast"));
+  CHECK(absl::StrContains(text, "jobs=3 topdir=t-1.0 prefix=/opt/slurm/24.11"));
+  CHECK(f.tree_seen == kSourceBytes);
+
+  REQUIRE(f.package_calls == 1);
+  CHECK(f.package_input.package_name == "t");
+  CHECK(f.package_input.build_id == "b1");
+  CHECK(f.package_input.digest == "d1g35t");
+  CHECK(f.package_input.install_prefix == "/opt/slurm/24.11");
+  CHECK(f.package_input.spec.slurm_version() == "24.11.5");
+  CHECK(absl::StrContains(text, "fake packager ran"));
+
+  REQUIRE(out.artifacts.size() == 2);
+  CHECK(out.artifacts[0].name() == "t-24.11.5-software.tar.zst");
+  CHECK(out.artifacts[0].kind() == "software");
+  CHECK(out.artifacts[1].name() == "t-24.11.5-module.tar.gz");
+  CHECK(out.artifacts[1].kind() == "module");
+  CHECK(*ReadFile(f.artifacts->PathOf(out.artifacts[0].sha256())) == "software:" + kSourceBytes);
+  CHECK(*ReadFile(f.artifacts->PathOf(out.artifacts[1].sha256())) == "module:b1");
+
+  std::vector<std::string> steps = {"sources", "instance", "one",  "two",
+                                    "collect", "package",  "store"};
+  CHECK(f.started == steps);
+  REQUIRE(out.phases.size() == steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    CHECK(out.phases[i].name() == steps[i]);
+    CHECK(out.phases[i].result() == "ok");
+  }
+  // Nothing is left behind on the host.
+  CHECK(CountFiles(f.instances()) == 0);
+  CHECK(!fs::exists(f.work_root() / "b1"));
+  CHECK(absl::StrContains(text, "==> build b1 succeeded"));
+}
+
+TEST_CASE("Runner writes a numbered header for every step to the log", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(
+      f.SourceYaml() + Phases() + "package: t\nverify: [{name: check, script: check.sh}]\n",
+      {{"one.sh", kOneSh}, {"two.sh", kTwoSh}, {"check.sh", "true\n"}});
+  RunOutcome out = f.Run(/*verify=*/true);
+  const std::string text = f.LogText();
+  INFO(text);
+  REQUIRE(out.state == v1::BUILD_STATE_SUCCEEDED);
+  const std::vector<std::string> all = {"sources", "instance",        "one",   "two",  "collect",
+                                        "package", "verify-instance", "check", "store"};
+  size_t last = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const std::string header =
+        absl::StrCat("==> [", i + 1, "/", all.size(), "] ", all[i], " (started ");
+    INFO(header);
+    size_t at = text.find(header);
+    REQUIRE(at != std::string::npos);
+    CHECK(at >= last);  // in order
+    last = at;
+    CHECK(absl::StrContains(text, absl::StrCat("==> ", all[i], ": ok (")));
+  }
+  CHECK(f.started == all);
+}
+
+TEST_CASE("Runner gives verify phases the software and module tarballs", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(
+      f.SourceYaml() + Phases() + "package: t\nverify: [{name: check, script: check.sh}]\n",
+      {{"one.sh", kOneSh},
+       {"two.sh", kTwoSh},
+       {"check.sh",
+        "test -f \"$SF_SOFTWARE_TARBALL\"\n"
+        "cp \"$SF_SOFTWARE_TARBALL\" @SEEN@/software\n"
+        "cp \"$SF_MODULE_TARBALL\" @SEEN@/module\n"
+        "echo \"$SF_SOFTWARE_TARBALL\" > @SEEN@/path\n"
+        "echo \"[$SF_SOURCES][$SF_ARTIFACTS_DIR]\" > @SEEN@/dirs\n"}});
+  RunOutcome out = f.Run(/*verify=*/true);
+  INFO(f.LogText());
+  REQUIRE(out.state == v1::BUILD_STATE_SUCCEEDED);
+  CHECK(*ReadFile(f.seen() / "software") == "software:" + kSourceBytes);
+  CHECK(*ReadFile(f.seen() / "module") == "module:b1");
+  const std::string verify_work = (f.instances() / "b1-verify" / "work").string();
+  CHECK(*ReadFile(f.seen() / "path") == verify_work + "/artifacts/t-24.11.5-software.tar.zst\n");
+  // A verify instance gets no source cache.
+  CHECK(*ReadFile(f.seen() / "dirs") == absl::StrCat("[][", verify_work, "/artifacts]\n"));
+  CHECK(out.artifacts.size() == 2);
+  CHECK(CountFiles(f.instances()) == 0);
+}
+
+// docs/RECIPES.md lists these; a script can rely on each being set.
+TEST_CASE("Build and verify phases get every documented SF_ variable", "[build][runner]") {
+  Fixture f;
+  const std::string check_build =
+      "for v in SF_BUILD_ID SF_VERSION SF_SERIES SF_RECIPE SF_VARIANTS SF_JOBS SF_SOURCES "
+      "SF_SOURCE_FILE SF_SOURCE_TOPDIR SF_CCACHE_DIR SF_WORK SF_OUT SF_PREFIX; do\n"
+      "  [ -n \"${!v}\" ] || { echo \"missing $v\"; exit 9; }\n"
+      "done\n"
+      "test -f \"$SF_SOURCE_FILE\" && test -d \"$SF_WORK\" && test -d \"$SF_OUT\"\n"
+      "echo \"$SF_BUILD_ID $SF_VERSION $SF_SERIES $SF_RECIPE $SF_VARIANTS\" > @SEEN@/build-env\n";
+  const std::string check_verify =
+      "for v in SF_VERSION SF_SERIES SF_BUILD_ID SF_WORK SF_SOFTWARE_TARBALL SF_MODULE_TARBALL; "
+      "do\n"
+      "  [ -n \"${!v}\" ] || { echo \"missing $v\"; exit 9; }\n"
+      "done\n"
+      "touch @SEEN@/verify-env\n";
+  f.WriteRecipe(
+      f.SourceYaml() + Phases() + "package: t\nverify: [{name: check, script: check.sh}]\n",
+      {{"one.sh", std::string(kOneSh) + check_build},
+       {"two.sh", kTwoSh},
+       {"check.sh", check_verify}});
+  RunOutcome out = f.Run(/*verify=*/true);
+  INFO(f.LogText());
+  CHECK(out.state == v1::BUILD_STATE_SUCCEEDED);
+  CHECK(*ReadFile(f.seen() / "build-env") == "b1 24.11.5 24.11 t fast\n");
+  CHECK(fs::exists(f.seen() / "verify-env"));
+}
+
+TEST_CASE("A failing phase fails the build naming the phase and runs no later step",
+          "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(f.SourceYaml() + Phases("  - {name: three, script: three.sh}\n") + "package: t\n",
+                {{"one.sh", kOneSh},
+                 {"two.sh", "echo boom >&2\nexit 4\n"},
+                 {"three.sh", "touch @SEEN@/three-ran\n"}});
+  RunOutcome out = f.Run();
+  const std::string text = f.LogText();
+  INFO(text);
+  CHECK(out.state == v1::BUILD_STATE_FAILED);
+  CHECK(absl::StrContains(out.error, "phase two exited with code 4"));
+  CHECK(!fs::exists(f.seen() / "three-ran"));
+  CHECK(f.package_calls == 0);
+  CHECK(out.artifacts.empty());
+  CHECK(f.started == std::vector<std::string>{"sources", "instance", "one", "two"});
+  REQUIRE(!out.phases.empty());
+  CHECK(out.phases.back().name() == "two");
+  CHECK(out.phases.back().result() == "failed");
+  CHECK(absl::StrContains(text, "boom"));
+  CHECK(absl::StrContains(text, "error: phase two exited with code 4"));
+  CHECK(absl::StrContains(text, "==> build b1 failed: "));
+  CHECK(CountFiles(f.instances()) == 0);  // not kept by default
+  CHECK(CountFiles(f.tmp.path() / "artifacts" / "sha256") == 0);
+}
+
+TEST_CASE("keep_instance_on_failure keeps the build instance", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\n",
+                {{"one.sh", kOneSh}, {"two.sh", "echo left-for-debugging > x\nexit 1\n"}});
+  RunOutcome out = f.Run(/*verify=*/false, /*keep=*/true);
+  INFO(f.LogText());
+  CHECK(out.state == v1::BUILD_STATE_FAILED);
+  CHECK(fs::exists(f.instances() / "b1" / "work" / "src.copy"));
+  CHECK(*ReadFile(f.instances() / "b1" / "work" / "x") == "left-for-debugging\n");
+  CHECK(absl::StrContains(f.LogText(), "keeping instance b1"));
+
+  SECTION("but not when the build succeeds") {
+    f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\n",
+                  {{"one.sh", kOneSh}, {"two.sh", kTwoSh}});
+    RunOutcome ok = f.Run(/*verify=*/false, /*keep=*/true);
+    CHECK(ok.state == v1::BUILD_STATE_SUCCEEDED);
+    CHECK(!fs::exists(f.instances() / "b1"));
+  }
+}
+
+TEST_CASE("Cancelling during a phase ends the build CANCELLED", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(
+      f.SourceYaml() + Phases() + "package: t\n",
+      {{"one.sh", "echo phase-one-running\nsleep 30\n"}, {"two.sh", "touch @SEEN@/two-ran\n"}});
+  provider::CancelToken cancel;
+  std::thread canceller([&] {
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      if (absl::StrContains(*ReadLogChunk(f.log->path(), 0, 1 << 20), "phase-one-running")) {
+        cancel.Cancel();
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  });
+  absl::Time start = absl::Now();
+  RunOutcome out = f.Run(cancel);
+  canceller.join();
+  INFO(f.LogText());
+  CHECK(out.state == v1::BUILD_STATE_CANCELLED);
+  CHECK(absl::Now() - start < absl::Seconds(5));
+  CHECK(!fs::exists(f.seen() / "two-ran"));
+  CHECK(f.package_calls == 0);
+  REQUIRE(!out.phases.empty());
+  CHECK(out.phases.back().name() == "one");
+  CHECK(out.phases.back().result() == "cancelled");
+  CHECK(absl::StrContains(f.LogText(), "==> build b1 cancelled"));
+  CHECK(CountFiles(f.instances()) == 0);
+}
+
+TEST_CASE("A build cancelled before it starts runs nothing", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\n",
+                {{"one.sh", kOneSh}, {"two.sh", kTwoSh}});
+  provider::CancelToken cancel;
+  cancel.Cancel();
+  RunOutcome out = f.Run(cancel);
+  CHECK(out.state == v1::BUILD_STATE_CANCELLED);
+  CHECK(f.started.empty());
+  CHECK(CountFiles(f.instances()) == 0);
+}
+
+TEST_CASE("A failing verify phase fails the build and stores nothing", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(
+      f.SourceYaml() + Phases() + "package: t\nverify: [{name: check, script: check.sh}]\n",
+      {{"one.sh", kOneSh}, {"two.sh", kTwoSh}, {"check.sh", "exit 2\n"}});
+  RunOutcome out = f.Run(/*verify=*/true);
+  INFO(f.LogText());
+  CHECK(out.state == v1::BUILD_STATE_FAILED);
+  CHECK(absl::StrContains(out.error, "phase check exited with code 2"));
+  CHECK(out.artifacts.empty());
+  CHECK(CountFiles(f.tmp.path() / "artifacts" / "sha256") == 0);
+  CHECK(CountFiles(f.instances()) == 0);
+}
+
+TEST_CASE("A build without verify skips the verify phases", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(
+      f.SourceYaml() + Phases() + "package: t\nverify: [{name: check, script: check.sh}]\n",
+      {{"one.sh", kOneSh}, {"two.sh", kTwoSh}, {"check.sh", "exit 2\n"}});
+  RunOutcome out = f.Run(/*verify=*/false);
+  CHECK(out.state == v1::BUILD_STATE_SUCCEEDED);
+  CHECK(absl::StrContains(f.LogText(), "==> [7/7] store"));
+}
+
+TEST_CASE("A recipe with an artifacts list stores its files without the packager",
+          "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(
+      f.SourceYaml() +
+          "phases: [{name: make, script: make.sh}]\n"
+          "artifacts: [hello.txt, notes.md]\n",
+      {{"make.sh", "echo hello > \"$SF_OUT/hello.txt\"\necho notes > \"$SF_OUT/notes.md\"\n"}});
+  RunOutcome out = f.Run();
+  INFO(f.LogText());
+  REQUIRE(out.state == v1::BUILD_STATE_SUCCEEDED);
+  CHECK(f.package_calls == 0);
+  REQUIRE(out.artifacts.size() == 2);
+  CHECK(out.artifacts[0].name() == "hello.txt");
+  CHECK(out.artifacts[0].kind() == "other");
+  CHECK(*ReadFile(f.artifacts->PathOf(out.artifacts[0].sha256())) == "hello\n");
+  CHECK(out.artifacts[1].name() == "notes.md");
+}
+
+TEST_CASE("A phase that leaves no tree.tar fails the collect step", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\n",
+                {{"one.sh", kOneSh}, {"two.sh", "true\n"}});
+  RunOutcome out = f.Run();
+  CHECK(out.state == v1::BUILD_STATE_FAILED);
+  REQUIRE(!out.phases.empty());
+  CHECK(out.phases.back().name() == "collect");
+  CHECK(absl::StrContains(out.error, "tree.tar"));
+  CHECK(f.package_calls == 0);
+}
+
+TEST_CASE("A source that is not cached fails the build before any instance", "[build][runner]") {
+  Fixture f;
+  f.WriteRecipe(absl::StrCat("source: {name: other.tar.gz, sha256: ", Sha256Hex("other"), "}\n") +
+                    Phases() + "package: t\n",
+                {{"one.sh", kOneSh}, {"two.sh", kTwoSh}});
+  RunOutcome out = f.Run();
+  CHECK(out.state == v1::BUILD_STATE_FAILED);
+  CHECK(absl::StrContains(out.error, "sfactory sources add"));
+  CHECK(f.started == std::vector<std::string>{"sources"});
+  CHECK(CountFiles(f.instances()) == 0);
+}
+
+}  // namespace
+}  // namespace sfactory::build
