@@ -42,6 +42,8 @@ absl::StatusOr<v1::Artifact> ArtifactStore::Put(const fs::path& file, const std:
     }
     ::chmod(dest.c_str(), 0444);
   }
+  // Consumed in every case (already stored, or copied across filesystems).
+  fs::remove(file, ec);
   v1::Artifact a;
   a.set_name(name);
   a.set_sha256(sha);

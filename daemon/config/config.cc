@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -286,11 +287,14 @@ Config DefaultConfig() {
   c.state_dir = DefaultStateDir();
   c.data_dir = DefaultDataDir();
   c.default_arch = HostArch();
+  for (const auto& k : Keys()) c.origin[k.key] = "default";
   if (const char* sde = ::getenv("SOURCE_DATE_EPOCH")) {
     int64_t v;
-    if (absl::SimpleAtoi(sde, &v) && v >= 0) c.source_date_epoch = v;
+    if (absl::SimpleAtoi(sde, &v) && v >= 0) {
+      c.source_date_epoch = v;
+      c.origin["source_date_epoch"] = "environment SOURCE_DATE_EPOCH";
+    }
   }
-  for (const auto& k : Keys()) c.origin[k.key] = "default";
   ApplyDerivedDefaults(c);
   return c;
 }
@@ -365,6 +369,9 @@ std::string Describe(const Config& c) {
   out += line("instance_memory", absl::StrCat(c.instance_memory_bytes));
   out += line("allow_downloads", c.allow_downloads ? "true" : "false");
   out += line("log_level", c.log_level);
+  YAML::Emitter lxd;
+  lxd << YAML::Flow << (c.lxd.IsNull() ? YAML::Node(YAML::NodeType::Map) : c.lxd);
+  out += line("lxd", lxd.c_str());
   return out;
 }
 
@@ -385,6 +392,9 @@ absl::StatusOr<uint64_t> ParseBytes(absl::string_view text) {
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(s), &v)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", text, "' is not a size; write e.g. 8GiB, 512MiB or 1000000"));
+  }
+  if (v > std::numeric_limits<uint64_t>::max() / mult) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too large"));
   }
   return v * mult;
 }

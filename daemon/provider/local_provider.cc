@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/fs.h"
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -31,7 +32,7 @@ void KillLeftoverGroup(const fs::path& dir) {
   int pgid = 0;
   if (!text.ok() || !absl::SimpleAtoi(*text, &pgid) || pgid <= 1) return;
   auto cmdline = ReadFile(absl::StrCat("/proc/", pgid, "/cmdline"));
-  if (!cmdline.ok() || cmdline->find(dir.string()) == std::string::npos) return;
+  if (!cmdline.ok() || cmdline->find((dir / "phases").string() + "/") == std::string::npos) return;
   ::kill(-pgid, SIGKILL);
 }
 
@@ -83,28 +84,36 @@ class LocalInstance : public Instance {
     });
     std::optional<int> exit_code;
     absl::Time drain_deadline = absl::InfiniteFuture();
+    bool pipe_open = true;
     char buf[65536];
     absl::Status status;
+    // Until the child is reaped, cancel and the kill deadline stay in force,
+    // even when the script closed or redirected its output early.
     for (;;) {
       if (killed && kill_deadline == absl::InfiniteFuture()) kill_deadline = absl::Now() + kKillGrace;
       if (absl::Now() > kill_deadline) child.SignalGroup(SIGKILL);
-      struct pollfd pfd = {read_end.get(), POLLIN, 0};
-      int r = ::poll(&pfd, 1, 200);
-      if (r < 0 && errno != EINTR) {
-        status = ErrnoStatus(errno, "poll");
-        break;
-      }
-      if (r > 0) {
-        ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-        if (n > 0) {
-          sink.Write(absl::string_view(buf, static_cast<size_t>(n)));
-          continue;
-        }
-        if (n == 0) break;  // every writer is gone
-        if (errno != EINTR && errno != EAGAIN) {
-          status = ErrnoStatus(errno, "read phase output");
+      if (pipe_open) {
+        struct pollfd pfd = {read_end.get(), POLLIN, 0};
+        int r = ::poll(&pfd, 1, 200);
+        if (r < 0 && errno != EINTR) {
+          status = ErrnoStatus(errno, "poll");
           break;
         }
+        if (r > 0) {
+          ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+          if (n > 0) {
+            sink.Write(absl::string_view(buf, static_cast<size_t>(n)));
+            continue;
+          }
+          if (n == 0) {
+            pipe_open = false;  // every writer is gone
+          } else if (errno != EINTR && errno != EAGAIN) {
+            status = ErrnoStatus(errno, "read phase output");
+            break;
+          }
+        }
+      } else {
+        absl::SleepFor(absl::Milliseconds(50));
       }
       if (!exit_code) {
         auto w = child.TryWait();
@@ -116,8 +125,9 @@ class LocalInstance : public Instance {
           exit_code = **w;
           drain_deadline = absl::Now() + kDrainAfterExit;
         }
-      } else if (absl::Now() > drain_deadline) {
-        // A process that left the group still holds the pipe; stop reading.
+      }
+      if (exit_code && (!pipe_open || absl::Now() > drain_deadline)) {
+        // Done; or a process that left the group still holds the pipe.
         break;
       }
     }
@@ -160,7 +170,12 @@ class LocalInstance : public Instance {
   // Instance paths must stay inside the instance dir (or the mounted caches).
   absl::StatusOr<fs::path> Resolve(const std::string& instance_path) const {
     fs::path p = fs::path(instance_path).lexically_normal();
+    if (!p.is_absolute()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("path ", instance_path, " in instance ", name_, " is not absolute"));
+    }
     for (const auto& base : {dir_, fs::path(layout_.sources), fs::path(layout_.ccache)}) {
+      if (base.empty()) continue;
       auto rel = p.lexically_relative(base);
       if (!rel.empty() && *rel.begin() != "..") return p;
     }
