@@ -16,6 +16,7 @@
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/status.h"
+#include "common/units.h"
 #include "common/yaml_util.h"
 
 #ifndef SFACTORY_DATADIR
@@ -211,7 +212,7 @@ const std::map<std::string, Setter>& Setters() {
       {"instance_memory",
        [](auto src, const auto& n, Config& c) -> absl::Status {
          SF_ASSIGN_OR_RETURN(std::string s, YamlString(src, n));
-         auto bytes = ParseBytes(s);
+         auto bytes = ParseByteSize(s);
          if (!bytes.ok()) return YamlError(src, n, bytes.status().message());
          c.instance_memory_bytes = *bytes;
          return absl::OkStatus();
@@ -373,30 +374,6 @@ std::string Describe(const Config& c) {
   lxd << YAML::Flow << (c.lxd.IsNull() ? YAML::Node(YAML::NodeType::Map) : c.lxd);
   out += line("lxd", lxd.c_str());
   return out;
-}
-
-absl::StatusOr<uint64_t> ParseBytes(absl::string_view text) {
-  static const std::pair<const char*, uint64_t> kUnits[] = {
-      {"TiB", uint64_t{1} << 40}, {"GiB", uint64_t{1} << 30}, {"MiB", uint64_t{1} << 20},
-      {"KiB", uint64_t{1} << 10}, {"TB", 1000000000000ULL},   {"GB", 1000000000ULL},
-      {"MB", 1000000ULL},         {"KB", 1000ULL},            {"B", 1ULL}};
-  absl::string_view s = absl::StripAsciiWhitespace(text);
-  uint64_t mult = 1;
-  for (const auto& [suffix, m] : kUnits) {
-    if (absl::ConsumeSuffix(&s, suffix)) {
-      mult = m;
-      break;
-    }
-  }
-  uint64_t v;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(s), &v)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "' is not a size; write e.g. 8GiB, 512MiB or 1000000"));
-  }
-  if (v > std::numeric_limits<uint64_t>::max() / mult) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too large"));
-  }
-  return v * mult;
 }
 
 }  // namespace sfactory::config

@@ -74,7 +74,4 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view sou
 // "key: value  # from …" lines for --show-config.
 std::string Describe(const Config& config);
 
-// Parses "8GiB", "512MiB", "1000000" into bytes.
-absl::StatusOr<uint64_t> ParseBytes(absl::string_view text);
-
 }  // namespace sfactory::config

@@ -67,13 +67,5 @@ TEST_CASE("ParseLxdOptions wants client certificates for a remote url", "[lxd]")
   CHECK_FALSE(bad.ok());
 }
 
-TEST_CASE("ParseByteSize understands units", "[lxd]") {
-  CHECK(*ParseByteSize("1024") == 1024);
-  CHECK(*ParseByteSize("512MiB") == (uint64_t{512} << 20));
-  CHECK(*ParseByteSize("2G") == (uint64_t{2} << 30));
-  CHECK_FALSE(ParseByteSize("GiB").ok());
-  CHECK_FALSE(ParseByteSize("3 parsecs").ok());
-}
-
 }  // namespace
 }  // namespace sfactory::provider::lxd

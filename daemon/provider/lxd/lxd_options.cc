@@ -1,5 +1,7 @@
 #include "daemon/provider/lxd/lxd_options.h"
 
+#include "common/units.h"
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
@@ -9,31 +11,6 @@
 
 namespace sfactory::provider::lxd {
 
-absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
-  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
-  size_t i = 0;
-  while (i < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  uint64_t value = 0;
-  if (i == 0 || !absl::SimpleAtoi(s.substr(0, i), &value)) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a size (e.g. 8GiB)"));
-  }
-  std::string unit(absl::StripAsciiWhitespace(s.substr(i)));
-  uint64_t mult;
-  if (unit.empty() || unit == "b") {
-    mult = 1;
-  } else if (unit == "k" || unit == "kb" || unit == "kib") {
-    mult = uint64_t{1} << 10;
-  } else if (unit == "m" || unit == "mb" || unit == "mib") {
-    mult = uint64_t{1} << 20;
-  } else if (unit == "g" || unit == "gb" || unit == "gib") {
-    mult = uint64_t{1} << 30;
-  } else if (unit == "t" || unit == "tb" || unit == "tib") {
-    mult = uint64_t{1} << 40;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "': unknown unit '", unit, "'"));
-  }
-  return value * mult;
-}
 
 absl::StatusOr<LxdOptions> ParseLxdOptions(absl::string_view source, const YAML::Node& node) {
   LxdOptions o;

@@ -47,8 +47,6 @@ struct LxdOptions {
 // unknown keys are errors with file and line. A null node gives defaults.
 absl::StatusOr<LxdOptions> ParseLxdOptions(absl::string_view source, const YAML::Node& node);
 
-// "8GiB", "512MiB", "2G", "1073741824" → bytes.
-absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
 
 // The endpoint the options describe.
 LxdEndpoint EndpointFor(const LxdOptions& options);

@@ -1,3 +1,4 @@
+#include "common/units.h"
 #include "daemon/config/config.h"
 
 #include <stdlib.h>
@@ -265,49 +266,6 @@ TEST_CASE("LoadConfig reads a file and names it in origins and errors", "[config
   REQUIRE(!missing.ok());
   CHECK(missing.status().code() == absl::StatusCode::kNotFound);
   CHECK(Contains(missing.status().message(), "missing.yaml"));
-}
-
-TEST_CASE("ParseBytes reads plain numbers and binary and decimal units", "[config]") {
-  const std::vector<std::pair<std::string, uint64_t>> cases = {
-      {"0", 0},
-      {"1000000", 1000000},
-      {"1B", 1},
-      {"2KB", 2000},
-      {"3MB", 3000000},
-      {"4GB", 4000000000ULL},
-      {"5TB", 5000000000000ULL},
-      {"1KiB", 1024},
-      {"512MiB", uint64_t{512} << 20},
-      {"8GiB", uint64_t{8} << 30},
-      {"2TiB", uint64_t{2} << 40},
-      {" 3 GiB ", uint64_t{3} << 30},
-  };
-  for (const auto& [text, bytes] : cases) {
-    INFO("'" << text << "'");
-    auto b = ParseBytes(text);
-    REQUIRE(b.ok());
-    CHECK(*b == bytes);
-  }
-}
-
-TEST_CASE("ParseBytes rejects what is not a size", "[config]") {
-  for (const char* text : {"8 bananas", "", "GiB", "-1GiB", "1.5GiB", "8gib", "eight"}) {
-    INFO("'" << text << "'");
-    auto b = ParseBytes(text);
-    REQUIRE(!b.ok());
-    CHECK(b.status().code() == absl::StatusCode::kInvalidArgument);
-    CHECK(Contains(b.status().message(), "not a size"));
-  }
-}
-
-// Known bug: v * mult wraps around silently (e.g. 20000000TiB becomes a
-// small number) instead of being rejected.
-TEST_CASE("ParseBytes rejects sizes that do not fit in 64 bits", "[config]") {
-  for (const char* text : {"20000000TiB", "18446744073709551615KiB", "99999999999GB"}) {
-    INFO("'" << text << "' -> " << ParseBytes(text).value_or(0));
-    auto b = ParseBytes(text);
-    CHECK(!b.ok());
-  }
 }
 
 TEST_CASE("Describe says where each value came from", "[config]") {
