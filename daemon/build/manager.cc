@@ -414,10 +414,18 @@ void BuildManager::RunBuild(std::string id) {
   }
   b.clear_current_phase();
   std::string message;
+  if (!requeue && outcome.provider_unavailable && outcome.state == v1::BUILD_STATE_FAILED) {
+    requeue = true;
+    message = absl::StrCat("requeued: the provider is not usable (", outcome.error,
+                           "); it starts again when the provider is back");
+    (void)log->Append(absl::StrCat("==> ", message, "\n"));
+    absl::MutexLock lock(&mu_);
+    provider_checked_at_ = absl::InfinitePast();  // the dispatcher re-checks first
+  }
   if (requeue) {
     b.set_state(v1::BUILD_STATE_QUEUED);
-    b.set_attempt(b.attempt() - 1);  // a clean shutdown does not count against retry_cap
-    message = "requeued: the daemon is shutting down";
+    b.set_attempt(b.attempt() - 1);  // neither a shutdown nor a provider outage counts
+    if (message.empty()) message = "requeued: the daemon is shutting down";
   } else {
     b.set_state(outcome.state);
     b.set_error(outcome.error);
@@ -433,6 +441,10 @@ void BuildManager::RunBuild(std::string id) {
   (void)store_->FinishAttempt(id, b.attempt(), clock_->Now(), requeue ? "requeued" : BuildStateName(outcome.state));
   spdlog::info("build {} {}", id, message);
   finish_active();
+  if (requeue) {
+    absl::MutexLock lock(&mu_);
+    scheduler_.Enqueue({id, b.priority(), rec->seq, b.owner(), FromProto(b.created_at())});
+  }
 }
 
 }  // namespace sfactory::build

@@ -170,7 +170,16 @@ class Run {
       ir.cpus = deps_.instance_cpus;
       ir.memory_bytes = deps_.instance_memory_bytes;
       ir.packages = req_.recipe->packages;
-      SF_ASSIGN_OR_RETURN(build_instance_, deps_.provider->Create(ir, sink_, cancel_));
+      auto created = deps_.provider->Create(ir, sink_, cancel_);
+      if (!created.ok()) {
+        if (!absl::IsCancelled(created.status())) {
+          absl::Status health = deps_.provider->Check();
+          outcome_.provider_unavailable = !health.ok();
+          if (!health.ok()) sink_.Line(absl::StrCat("provider is not usable: ", health.message()));
+        }
+        return created.status();
+      }
+      build_instance_ = std::move(*created);
       return absl::OkStatus();
     }));
 

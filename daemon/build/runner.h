@@ -70,6 +70,9 @@ struct RunOutcome {
   std::string error;
   std::vector<v1::Artifact> artifacts;
   std::vector<v1::PhaseTiming> phases;
+  // The instance could not be created because the provider is not usable
+  // (e.g. LXD stopped): nothing ran, the build should wait in the queue.
+  bool provider_unavailable = false;
 };
 
 class Runner {

@@ -24,7 +24,7 @@ std::filesystem::path TestCacheDir() {
   return std::filesystem::path(SFACTORY_BINARY_DIR) / "lxd-test-cache";
 }
 
-std::vector<std::string> TestPackages() { return {"gcc", "libc6-dev", "make"}; }
+std::vector<std::string> TestPackages() { return {"gcc", "libc6-dev", "make", "zstd"}; }
 
 InstanceRequest TestRequest(const std::string& build_id) {
   InstanceRequest r;

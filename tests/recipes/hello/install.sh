@@ -4,7 +4,7 @@ rm -rf "$SF_WORK/tree"
 mkdir -p "$SF_WORK/tree/software"
 cp -a "$SF_WORK/destdir$SF_PREFIX/." "$SF_WORK/tree/software/"
 mkdir -p "$SF_WORK/tree/software/sbin" "$SF_WORK/tree/software/share/doc/hello"
-echo "hello {{ version }} built by sfactory build {{ build_id }}" > "$SF_WORK/tree/software/share/doc/hello/README"
+echo "hello {{ version }} built by sfactory" > "$SF_WORK/tree/software/share/doc/hello/README"
 case " $SF_VARIANTS " in
   *" big "*)
     # An incompressible 1 GiB file, for the fetch benchmark.
