@@ -163,7 +163,6 @@ absl::StatusOr<SubmitResult> BuildManager::Submit(const v1::SubmitBuildRequest& 
   SF_ASSIGN_OR_RETURN(v1::Build b, Resolve(request.spec(), &recipe, nullptr));
   bool verify = !request.no_verify() && options_.verify_by_default && !recipe->verify.empty();
 
-  absl::MutexLock submit_lock(&submit_mu_);
   SubmitResult result;
   auto finish = [&](store::BuildRecord rec, v1::SubmitOutcome outcome) -> SubmitResult {
     absl::MutexLock lock(&mu_);
@@ -171,6 +170,8 @@ absl::StatusOr<SubmitResult> BuildManager::Submit(const v1::SubmitBuildRequest& 
     result.outcome = outcome;
     return result;
   };
+  // Read-only answers first, without the submit lock: a replayed request_id
+  // and a succeeded build stay what they are.
   if (!request.request_id().empty()) {
     SF_ASSIGN_OR_RETURN(auto prior, store_->FindByRequestId(owner, request.request_id()));
     if (prior) return finish(std::move(*prior), v1::SUBMIT_OUTCOME_REPLAYED);
@@ -178,6 +179,15 @@ absl::StatusOr<SubmitResult> BuildManager::Submit(const v1::SubmitBuildRequest& 
   if (!request.force()) {
     SF_ASSIGN_OR_RETURN(auto done, store_->FindSucceededByDigest(b.digest(), verify));
     if (done) return finish(std::move(*done), v1::SUBMIT_OUTCOME_REUSED);
+  }
+  // Joining and inserting must not interleave, or two identical submits
+  // could both insert.
+  absl::MutexLock submit_lock(&submit_mu_);
+  if (!request.request_id().empty()) {
+    SF_ASSIGN_OR_RETURN(auto prior, store_->FindByRequestId(owner, request.request_id()));
+    if (prior) return finish(std::move(*prior), v1::SUBMIT_OUTCOME_REPLAYED);
+  }
+  if (!request.force()) {
     SF_ASSIGN_OR_RETURN(auto active, store_->FindActiveByDigest(b.digest()));
     if (active && (active->build.verify() || !verify)) {
       return finish(std::move(*active), v1::SUBMIT_OUTCOME_JOINED);

@@ -55,31 +55,65 @@ std::optional<QueuedBuild> Scheduler::Next() {
 
 void Scheduler::Finished(const std::string& build_id) { running_.erase(build_id); }
 
-std::vector<std::string> Scheduler::Order() const {
+std::vector<std::string> Scheduler::Order(const std::string* stop_at) const {
+  // The same sequence successive Next() calls would give, in O(n log n +
+  // n * owners) instead of O(n^2): one owner's builds share a running count,
+  // so Before() orders them by effective priority, then seq; each step picks
+  // the best among the owners' heads, and starting a build bumps its owner.
   absl::Time now = clock_->Now();
-  std::map<std::string, int> per_owner;
-  for (const auto& [id, owner] : running_) ++per_owner[owner];
-  std::vector<const QueuedBuild*> pending;
-  for (const auto& [id, b] : queue_) pending.push_back(&b);
+  struct Item {
+    int64_t priority;
+    int64_t seq;
+    const std::string* id;
+  };
+  struct Owner {
+    std::vector<Item> items;  // best last
+    int running = 0;
+  };
+  std::map<std::string, Owner> owners;
+  for (const auto& [id, b] : queue_) {
+    owners[b.owner].items.push_back({EffectivePriority(b, now), b.seq, &id});
+  }
+  for (const auto& [id, owner] : running_) {
+    auto it = owners.find(owner);
+    if (it != owners.end()) ++it->second.running;
+  }
+  for (auto& [name, o] : owners) {
+    std::sort(o.items.begin(), o.items.end(), [](const Item& a, const Item& b) {
+      if (a.priority != b.priority) return a.priority < b.priority;
+      return a.seq > b.seq;
+    });
+  }
   std::vector<std::string> order;
-  // Simulate successive Next() calls: fairness counts change as builds start.
-  while (!pending.empty()) {
-    auto best = pending.begin();
-    for (auto it = pending.begin(); it != pending.end(); ++it) {
-      if (Before(**it, **best, now, per_owner)) best = it;
+  order.reserve(queue_.size());
+  while (order.size() < queue_.size()) {
+    Owner* best = nullptr;
+    for (auto& [name, o] : owners) {
+      if (o.items.empty()) continue;
+      if (!best) {
+        best = &o;
+        continue;
+      }
+      const Item& a = o.items.back();
+      const Item& b = best->items.back();
+      if (a.priority != b.priority ? a.priority > b.priority
+          : o.running != best->running ? o.running < best->running
+                                       : a.seq < b.seq) {
+        best = &o;
+      }
     }
-    order.push_back((*best)->build_id);
-    ++per_owner[(*best)->owner];
-    pending.erase(best);
+    order.push_back(*best->items.back().id);
+    best->items.pop_back();
+    ++best->running;
+    if (stop_at && order.back() == *stop_at) break;
   }
   return order;
 }
 
 int Scheduler::Position(const std::string& build_id) const {
   if (!queue_.count(build_id)) return 0;
-  auto order = Order();
-  auto it = std::find(order.begin(), order.end(), build_id);
-  return static_cast<int>(it - order.begin()) + 1;
+  // Order() stops once it has placed build_id, so it is last.
+  return static_cast<int>(Order(&build_id).size());
 }
 
 }  // namespace sfactory::scheduler

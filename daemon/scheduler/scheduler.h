@@ -55,8 +55,9 @@ class Scheduler {
   bool IsRunning(const std::string& id) const { return running_.count(id) > 0; }
   // 1-based position in start order; 0 when not queued.
   int Position(const std::string& build_id) const;
-  // Queued ids in the order they would start if every slot were free.
-  std::vector<std::string> Order() const;
+  // Queued ids in the order they would start if every slot were free; with
+  // stop_at, only up to and including that id.
+  std::vector<std::string> Order(const std::string* stop_at = nullptr) const;
 
  private:
   int64_t EffectivePriority(const QueuedBuild& b, absl::Time now) const;

@@ -99,3 +99,39 @@ TEST_CASE("Scheduler ignores a second Enqueue of a running build", "[scheduler]"
 
 }  // namespace
 }  // namespace sfactory::scheduler
+
+namespace sfactory::scheduler {
+namespace {
+
+TEST_CASE("Scheduler Order and Position agree with successive Next calls", "[scheduler]") {
+  FakeClock clock;
+  uint32_t rng = 12345;
+  auto next = [&](uint32_t mod) {
+    rng = rng * 1103515245u + 12345u;
+    return (rng >> 8) % mod;
+  };
+  for (int round = 0; round < 20; ++round) {
+    Scheduler s(1000, absl::Minutes(10), &clock);
+    int n = 50 + static_cast<int>(next(300));
+    for (int i = 0; i < n; ++i) {
+      s.Enqueue(B("b" + std::to_string(i), static_cast<int>(next(4)), i,
+                  "u" + std::to_string(next(5)),
+                  clock.Now() - absl::Minutes(static_cast<int>(next(60)))));
+    }
+    for (int r = 0; r < static_cast<int>(next(4)); ++r) {
+      s.MarkRunning("r" + std::to_string(r), "u" + std::to_string(next(5)));
+    }
+    std::vector<std::string> order = s.Order();
+    REQUIRE(order.size() == static_cast<size_t>(n));
+    for (int i = 0; i < n; i += 7) CHECK(s.Position(order[i]) == i + 1);
+    Scheduler copy = s;
+    for (int i = 0; i < n; ++i) {
+      auto b = copy.Next();
+      REQUIRE(b);
+      CHECK(b->build_id == order[i]);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sfactory::scheduler
