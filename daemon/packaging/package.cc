@@ -173,7 +173,13 @@ absl::StatusOr<PackageResult> Package(const PackageRequest& request,
     log(absl::StrFormat("package: tree digest %s in %.1fs", tree_sha, t.Seconds()));
   }
   {
-    SF_ASSIGN_OR_RETURN(std::string json, ManifestToJson(manifest));
+    // Inside the archive only what the build digest determines, so every
+    // build of one digest gives byte-identical archives; the build id and
+    // timings go to the standalone manifest.json.
+    v1::Manifest embedded = manifest;
+    embedded.clear_build_id();
+    embedded.clear_phases();
+    SF_ASSIGN_OR_RETURN(std::string json, ManifestToJson(embedded));
     SF_RETURN_IF_ERROR(WriteFileAtomic(stage / "manifest.json", json));
   }
 

@@ -156,6 +156,26 @@ TEST_CASE("Package gives the same bytes twice, and gzip when asked", "[packaging
   }
 }
 
+TEST_CASE("Two builds of one digest give the same software archive bytes", "[packaging][package]") {
+  // Build id and timings differ between runs; only the standalone manifest
+  // may record them.
+  TestDir dir;
+  fs::path tar = MakeTreeTar(dir.path());
+  auto a = Request(dir.path(), tar, "run1");
+  auto b = Request(dir.path(), tar, "run2");
+  b.build_id = "bzzzzzzzzz";
+  b.phases[0].set_seconds(99.0);
+  Log log;
+  auto ra = Package(a, log.fn());
+  auto rb = Package(b, log.fn());
+  REQUIRE(ra.ok());
+  REQUIRE(rb.ok());
+  REQUIRE(ra->files[0].kind == "software");
+  CHECK(ra->files[0].sha256 == rb->files[0].sha256);
+  CHECK(ra->manifest.build_id() == "b3k9x2m4q7");
+  CHECK(rb->manifest.build_id() == "bzzzzzzzzz");
+}
+
 TEST_CASE("Package fails on audit findings, naming the file, and leaves no artifacts",
           "[packaging][package]") {
   TestDir dir;
