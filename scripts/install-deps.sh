@@ -11,4 +11,4 @@ apt-get install -y --no-install-recommends \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libabsl-dev libyaml-cpp-dev libarchive-dev libspdlog-dev libfmt-dev catch2 \
   libcurl4-openssl-dev libsqlite3-dev sqlite3 libelf-dev libssl-dev nlohmann-json3-dev \
-  lmod tcl patchelf zstd ccache python3 procps
+  lmod tcl patchelf zstd ccache python3 procps bc

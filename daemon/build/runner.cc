@@ -174,7 +174,7 @@ class Run {
       if (!created.ok()) {
         if (!absl::IsCancelled(created.status())) {
           absl::Status health = deps_.provider->Check();
-          outcome_.provider_unavailable = !health.ok();
+          outcome_.provider_unavailable = absl::IsUnavailable(created.status()) || !health.ok();
           if (!health.ok()) sink_.Line(absl::StrCat("provider is not usable: ", health.message()));
         }
         return created.status();

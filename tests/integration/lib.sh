@@ -111,8 +111,15 @@ state_of() { sf status "$1" --json | json_field state; }
 # wait_state ID STATE [seconds]
 wait_state() {
   local id=$1 want=$2 limit=${3:-60} i
+  local st
   for i in $(seq 1 $((limit * 5))); do
-    [ "$(state_of "$id")" = "$want" ] && return 0
+    st=$(state_of "$id")
+    [ "$st" = "$want" ] && return 0
+    case "$st" in
+      BUILD_STATE_SUCCEEDED|BUILD_STATE_FAILED|BUILD_STATE_CANCELLED)
+        sf logs "$id" | tail -n 15 >&2
+        fail "build $id ended $st while waiting for $want" ;;
+    esac
     sleep 0.2
   done
   fail "build $id did not reach $want within ${limit}s (it is $(state_of "$id"))"

@@ -58,6 +58,8 @@ std::string FindLxdSocket() {
 
 absl::Status LxdError(int http_status, absl::string_view what, absl::string_view message) {
   std::string msg = absl::StrCat("lxd: ", what, ": ", message);
+  // LXD says so only in words, with varying codes; it is an outage, not a fault.
+  if (absl::StrContains(message, "LXD is shutting down")) return absl::UnavailableError(msg);
   switch (http_status) {
     case 400:
       return absl::FailedPreconditionError(msg);
@@ -369,7 +371,7 @@ absl::StatusOr<LxdOperation> LxdClient::Wait(const std::string& operation_id,
     std::string err = md.value("err", "");
     if (status_code == 401) return absl::CancelledError(absl::StrCat("lxd: ", what, ": cancelled"));
     if (status_code >= 400 || !err.empty()) {
-      return absl::InternalError(absl::StrCat("lxd: ", what, ": ", err.empty() ? "failed" : err));
+      return LxdError(status_code >= 400 ? status_code : 500, what, err.empty() ? "failed" : err);
     }
     LxdOperation op;
     op.id = operation_id;

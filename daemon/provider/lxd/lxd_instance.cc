@@ -303,6 +303,11 @@ absl::StatusOr<int> LxdInstance::Exec(const ExecRequest& request, OutputSink& si
   exec.command = {"bash", "-eo", "pipefail", script};
   exec.cwd = layout_.work;
   exec.what = absl::StrCat("phase ", request.phase);
+  // A private TMPDIR: right after boot, systemd-tmpfiles may still be
+  // cleaning /tmp under the first phase (seen as vanishing cc*.s files).
+  std::string tmp = absl::StrCat(layout_.work, "/.tmp");
+  if (n == 1) SF_RETURN_IF_ERROR(MakeInstanceDirs(client_, name_, tmp));
+  exec.environment["TMPDIR"] = tmp;
   for (const std::string& kv : request.env) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
