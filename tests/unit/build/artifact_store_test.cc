@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/fs.h"
+#include "tests/test_dir.h"
 #include "common/sha256.h"
 
 namespace sfactory::build {
@@ -14,21 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A temp dir for one test, kept (and named) when a REQUIRE fails.
-class Scratch {
- public:
-  Scratch() : dir_(*TempDir::Create("sf-artifacts-")) {}
-  ~Scratch() {
-    if (std::uncaught_exceptions() > 0) {
-      dir_.Keep();
-      WARN("kept test dir " << dir_.path());
-    }
-  }
-  const fs::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-};
+using Scratch = ::sfactory::testing::ScratchDir;
 
 int CountFiles(const fs::path& dir) {
   int n = 0;

@@ -9,27 +9,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
+#include "tests/test_dir.h"
 
 namespace sfactory::build {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A temp dir for one test, kept (and named) when a REQUIRE fails.
-class Scratch {
- public:
-  Scratch() : dir_(*TempDir::Create("sf-buildlog-")) {}
-  ~Scratch() {
-    if (std::uncaught_exceptions() > 0) {
-      dir_.Keep();
-      WARN("kept test dir " << dir_.path());
-    }
-  }
-  const fs::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-};
+using Scratch = ::sfactory::testing::ScratchDir;
 
 std::shared_ptr<BuildLog> OpenLog(const fs::path& path) {
   auto log = BuildLog::Open(path);

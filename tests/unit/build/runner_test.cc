@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
+#include "tests/test_dir.h"
 #include "common/sha256.h"
 #include "daemon/provider/local_provider.h"
 
@@ -23,21 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A temp dir for one test, kept (and named) when a REQUIRE fails.
-class Scratch {
- public:
-  Scratch() : dir_(*TempDir::Create("sf-runner-")) {}
-  ~Scratch() {
-    if (std::uncaught_exceptions() > 0) {
-      dir_.Keep();
-      WARN("kept test dir " << dir_.path());
-    }
-  }
-  const fs::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-};
+using Scratch = ::sfactory::testing::ScratchDir;
 
 const std::string kSourceBytes = "source bytes";
 

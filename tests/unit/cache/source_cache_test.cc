@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/fs.h"
+#include "tests/test_dir.h"
 #include "common/sha256.h"
 #include "tests/unit/cache/test_http_server.h"
 
@@ -24,21 +25,7 @@ namespace fs = std::filesystem;
 using sfactory::testing::TestHttpServer;
 using Files = std::map<std::string, std::string>;
 
-// A temp dir for one test, kept (and named) when a REQUIRE fails.
-class Scratch {
- public:
-  Scratch() : dir_(*TempDir::Create("sf-cache-")) {}
-  ~Scratch() {
-    if (std::uncaught_exceptions() > 0) {
-      dir_.Keep();
-      WARN("kept test dir " << dir_.path());
-    }
-  }
-  const fs::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-};
+using Scratch = ::sfactory::testing::ScratchDir;
 
 const std::string kKnownContent = "the catalog's release tarball";
 const std::string kKnownSha = Sha256Hex(kKnownContent);

@@ -13,27 +13,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/fs.h"
+#include "tests/test_dir.h"
 
 namespace sfactory::config {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A temp dir for one test, kept (and named) when a REQUIRE fails.
-class Scratch {
- public:
-  Scratch() : dir_(*TempDir::Create("sf-config-")) {}
-  ~Scratch() {
-    if (std::uncaught_exceptions() > 0) {
-      dir_.Keep();
-      WARN("kept test dir " << dir_.path());
-    }
-  }
-  const fs::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-};
+using Scratch = ::sfactory::testing::ScratchDir;
 
 bool Contains(absl::string_view haystack, absl::string_view needle) {
   return absl::StrContains(haystack, needle);

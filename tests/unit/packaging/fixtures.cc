@@ -11,16 +11,6 @@ namespace sfactory::packaging::testing {
 
 namespace fs = std::filesystem;
 
-TestDir::TestDir() : dir_(*TempDir::Create("sf-packaging-")) {}
-
-TestDir::~TestDir() {
-  if (std::uncaught_exceptions() > 0) {
-    // Catch2 v2 has no per-test result hook; a REQUIRE failure throws.
-    dir_.Keep();
-    WARN("kept test dir " << dir_.path());
-  }
-}
-
 RunResult MustRun(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   auto r = RunCapture(argv, env);
   INFO(absl::StrJoin(argv, " "));

@@ -8,20 +8,11 @@
 
 #include "common/fs.h"
 #include "common/subprocess.h"
+#include "tests/test_dir.h"
 
 namespace sfactory::packaging::testing {
 
-// A fresh temp dir for one test, kept (and its path printed) when the test
-// fails so the tree can be inspected.
-class TestDir {
- public:
-  TestDir();
-  ~TestDir();
-  const std::filesystem::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-};
+using TestDir = ::sfactory::testing::ScratchDir;
 
 // Runs argv; fails the current test (REQUIRE) unless it exits 0.
 RunResult MustRun(const std::vector<std::string>& argv,

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
+#include "tests/test_dir.h"
 #include "common/subprocess.h"
 
 namespace sfactory::provider {
@@ -28,21 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A temp dir for one test, kept (and named) when a REQUIRE fails.
-class Scratch {
- public:
-  Scratch() : dir_(*TempDir::Create("sf-local-")) {}
-  ~Scratch() {
-    if (std::uncaught_exceptions() > 0) {
-      dir_.Keep();
-      WARN("kept test dir " << dir_.path());
-    }
-  }
-  const fs::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-};
+using Scratch = ::sfactory::testing::ScratchDir;
 
 // Collects output with the time each chunk arrived.
 class Sink : public OutputSink {

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
+#include "tests/test_dir.h"
 #include "common/sha256.h"
 
 namespace sfactory::recipe {
@@ -17,21 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A temp dir for one test, kept (and named) when a REQUIRE fails.
-class Scratch {
- public:
-  Scratch() : dir_(*TempDir::Create("sf-recipe-")) {}
-  ~Scratch() {
-    if (std::uncaught_exceptions() > 0) {
-      dir_.Keep();
-      WARN("kept test dir " << dir_.path());
-    }
-  }
-  const fs::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_;
-};
+using Scratch = ::sfactory::testing::ScratchDir;
 
 const std::string kSha = Sha256Hex("tarball");
 
