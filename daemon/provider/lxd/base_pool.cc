@@ -237,6 +237,42 @@ absl::StatusOr<std::string> BasePool::Build(const BaseDefinition& base,
   return fp;
 }
 
+absl::Status BasePool::InstallPackages(const std::filesystem::path& rootfs,
+                                       const BaseDefinition& base, OutputSink& log,
+                                       CancelToken& cancel) {
+  // No service may start inside the chroot (munge's postinst would try).
+  std::filesystem::path policy = rootfs / "usr/sbin/policy-rc.d";
+  SF_RETURN_IF_ERROR(WriteFileAtomic(policy, "#!/bin/sh\nexit 101\n", 0755));
+  std::string proc = (rootfs / "proc").string();
+  bool mounted = RunLogged({"mount", "-t", "proc", "proc", proc}, log, cancel).value_or(1) == 0;
+  std::vector<std::string> install = {"chroot", rootfs.string(), "env",
+                                      "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
+                                      "-y", "--no-install-recommends"};
+  install.insert(install.end(), base.packages.begin(), base.packages.end());
+  absl::Status status;
+  for (const auto& argv : {std::vector<std::string>{"chroot", rootfs.string(), "apt-get", "update"},
+                           install}) {
+    Say(log, absl::StrCat("$ ", absl::StrJoin(argv, " ")));
+    absl::StatusOr<int> rc = RunLogged(argv, log, cancel);
+    if (!rc.ok()) {
+      status = rc.status();
+      break;
+    }
+    if (*rc != 0) {
+      status = absl::FailedPreconditionError(absl::StrCat(
+          "lxd: installing the packages of base ", base.Alias(), " failed with exit code ", *rc,
+          " (is ", options_.debian_mirror, " reachable? is every package name right? see the "
+          "log above)"));
+      break;
+    }
+  }
+  if (mounted) (void)RunLogged({"umount", "-l", proc}, log, cancel);
+  (void)RemoveAll(policy);
+  SF_RETURN_IF_ERROR(RemoveAll(rootfs / "var/lib/apt/lists"));
+  SF_RETURN_IF_ERROR(MakeDirs(rootfs / "var/lib/apt/lists/partial"));
+  return status;
+}
+
 absl::StatusOr<std::string> BasePool::BuildWithDebootstrap(const BaseDefinition& base,
                                                            OutputSink& log, CancelToken& cancel) {
   std::string suite = SuiteFor(base.os);
@@ -256,8 +292,10 @@ absl::StatusOr<std::string> BasePool::BuildWithDebootstrap(const BaseDefinition&
   SF_ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create("base-", work_dir_ / "tmp"));
   std::filesystem::path rootfs = tmp.path() / "rootfs";
 
+  // debootstrap lays down minbase only: its --include cannot resolve and
+  // configure larger package sets (the native recipe's -dev libraries fail
+  // in libltdl-dev). apt inside the chroot installs the recipe's packages.
   std::vector<std::string> include = {"systemd-sysv"};
-  include.insert(include.end(), base.packages.begin(), base.packages.end());
   std::vector<std::string> argv = {"debootstrap",
                                    "--variant=minbase",
                                    "--arch=" + DebArch(base.arch),
@@ -280,6 +318,10 @@ absl::StatusOr<std::string> BasePool::BuildWithDebootstrap(const BaseDefinition&
     return absl::FailedPreconditionError(absl::StrCat(
         "lxd: debootstrap for base ", base.Alias(), " failed with exit code ", *rc,
         " (is ", options_.debian_mirror, " reachable? see the log above)"));
+  }
+
+  if (!base.packages.empty()) {
+    SF_RETURN_IF_ERROR(InstallPackages(rootfs, base, log, cancel));
   }
 
   // Provisioning: the fixed layout, no package archives, a record of what it is.

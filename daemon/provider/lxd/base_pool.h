@@ -20,7 +20,7 @@
 namespace sfactory::provider::lxd {
 
 // Bump when the provisioning of a base changes: every digest changes with it.
-inline constexpr char kProvisionVersion[] = "2";
+inline constexpr char kProvisionVersion[] = "3";  // 3: packages installed with apt in the chroot
 
 struct BaseDefinition {
   std::string os;
@@ -76,6 +76,9 @@ class BasePool {
   absl::StatusOr<std::string> FindReady(const BaseDefinition& base);
   absl::StatusOr<std::string> Build(const BaseDefinition& base, const std::string& storage_pool,
                                     OutputSink& log, CancelToken& cancel);
+  // apt-get install of base.packages inside the debootstrapped rootfs.
+  absl::Status InstallPackages(const std::filesystem::path& rootfs, const BaseDefinition& base,
+                               OutputSink& log, CancelToken& cancel);
   absl::StatusOr<std::string> BuildWithDebootstrap(const BaseDefinition& base, OutputSink& log,
                                                    CancelToken& cancel);
   absl::StatusOr<std::string> BuildFromImage(const BaseDefinition& base,
