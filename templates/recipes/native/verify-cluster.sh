@@ -82,6 +82,19 @@ else
   fail munged "no working munge socket at $sock"
 fi
 
+# --- a listen address ----------------------------------------------------------
+# slurmctld and slurmd resolve their listen address with getaddrinfo
+# (AI_ADDRCONFIG), which fails when the only addresses are loopback ones, as
+# in an LXD instance without a NIC. Then give lo a documentation-range
+# address inside this instance's own network namespace.
+if ! ip -o addr show scope global 2>/dev/null | grep -q inet; then
+  if ip addr add 192.0.2.1/32 dev lo 2>/dev/null; then
+    ok listen-address "no global address here; added 192.0.2.1/32 to lo"
+  else
+    fail listen-address "no global address and cannot add one (needs iproute2 and CAP_NET_ADMIN)"
+  fi
+fi
+
 # --- a one-node slurm.conf ----------------------------------------------------
 read -r ctld_port slurmd_port < <(python3 -c '
 import socket
