@@ -38,7 +38,11 @@ export SFACTORY_ADDRESS="unix:$tmp/sfactoryd.sock"
 for i in $(seq 1 100); do "$build/client/sfactory" info > /dev/null 2>&1 && break; sleep 0.1; done
 "$build/client/sfactory" sources add "$tarball" > /dev/null
 start=$(date +%s.%N)
-"$build/client/sfactory" submit 24.11.5 --recipe native > "$tmp/build.log" 2>&1
+if ! "$build/client/sfactory" submit 24.11.5 --recipe native > "$tmp/build.log" 2>&1; then
+  tail -n 40 "$tmp/build.log"
+  echo "the build through sfactoryd failed; no ratio"
+  exit 1
+fi
 sf=$(echo "$(date +%s.%N) - $start" | bc)
 echo "sfactoryd: ${sf} s"
 id=$(head -n1 "$tmp/build.log")
