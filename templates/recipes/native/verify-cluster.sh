@@ -7,7 +7,12 @@ for v in SF_VERSION SF_SOFTWARE_TARBALL SF_MODULE_TARBALL; do
 done
 ok()  { echo "CHECK $1: ok${2:+ ($2)}"; }
 
-d="$(mktemp -d "${TMPDIR:-/tmp}/sf-cluster.XXXXXX")"
+# munged's socket and slurmd's step sockets live under this directory, and a
+# unix socket path has at most 107 bytes: a deep TMPDIR (the local provider's
+# is inside the daemon's state dir) falls back to /tmp.
+base="${TMPDIR:-/tmp}"
+(( ${#base} <= 48 )) || base=/tmp
+d="$(mktemp -d "$base/sf-cluster.XXXXXX")"
 chmod 0700 "$d"
 pids=()
 show_logs() {
