@@ -164,6 +164,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
   return absl::DeadlineExceededError("sfactoryd did not answer within 30 s:\n" + d->LogTail(20));
 }
 
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::StartWithHelloSource(const CommonFlags& flags,
+                                                                     const std::string& name) {
+  SF_ASSIGN_OR_RETURN(std::unique_ptr<Daemon> d, Start(flags, name, {}));
+  if (absl::Status s = d->AddSource(flags.source_dir / "tests/fixtures/hello-1.0.tar.gz");
+      !s.ok()) {
+    d->Keep();
+    return s;
+  }
+  return d;
+}
+
 absl::StatusOr<int> Daemon::Stop() {
   if (!daemon_) return absl::FailedPreconditionError("not running");
   builds_.reset();
@@ -257,6 +268,13 @@ std::string Daemon::LogTail(int lines) const {
   std::vector<std::string> all = absl::StrSplit(*text, '\n');
   size_t from = all.size() > static_cast<size_t>(lines) ? all.size() - lines : 0;
   return absl::StrJoin(all.begin() + static_cast<long>(from), all.end(), "\n");
+}
+
+int Daemon::Fail(const char* bench, const std::string& why) {
+  std::fprintf(stderr, "%s: FAIL: %s\ndaemon log tail:\n%s\n", bench, why.c_str(),
+               LogTail(30).c_str());
+  Keep();
+  return 1;
 }
 
 std::optional<uint64_t> ProcStatus(pid_t pid, const char* field) {

@@ -60,6 +60,11 @@ class Daemon {
   // removed unless Keep() was called or --keep was given.
   ~Daemon();
 
+  // Start() with tests/fixtures/hello-1.0.tar.gz added to the source cache,
+  // as the benchmarks that build the hello recipe need.
+  static absl::StatusOr<std::unique_ptr<Daemon>> StartWithHelloSource(const CommonFlags& flags,
+                                                                      const std::string& name);
+
   // SIGTERM and wait (bounded); returns its exit code.
   absl::StatusOr<int> Stop();
   // Keeps the temp dir and says where it is (for a failed run).
@@ -82,6 +87,9 @@ class Daemon {
   absl::StatusOr<v1::Build> GetBuild(const std::string& id);
   // The last lines of daemon.log, for failure reports.
   std::string LogTail(int lines) const;
+  // Reports "<bench>: FAIL: <why>" with the log's tail, keeps the temp dir
+  // and returns 1 (the benchmark's exit code).
+  int Fail(const char* bench, const std::string& why);
 
  private:
   Daemon(TempDir dir, bool keep) : dir_(std::move(dir)), keep_(keep) {}

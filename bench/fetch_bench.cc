@@ -251,21 +251,13 @@ int Main(int argc, char** argv) {
   if (flags.sfactory.empty()) cli = false;
 
   std::printf("fetch_bench: %s\n", MachineDescription().c_str());
-  auto daemon_or = Daemon::Start(flags, "fetch", {});
+  auto daemon_or = Daemon::StartWithHelloSource(flags, "fetch");
   if (!daemon_or.ok()) {
     std::fprintf(stderr, "fetch_bench: %s\n", daemon_or.status().ToString().c_str());
     return 1;
   }
   Daemon& d = **daemon_or;
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "fetch_bench: FAIL: %s\ndaemon log tail:\n%s\n", why.c_str(),
-                 d.LogTail(30).c_str());
-    d.Keep();
-    return 1;
-  };
-  if (auto s = d.AddSource(flags.source_dir / "tests/fixtures/hello-1.0.tar.gz"); !s.ok()) {
-    return fail(s.ToString());
-  }
+  auto fail = [&](const std::string& why) { return d.Fail("fetch_bench", why); };
 
   v1::SubmitBuildRequest req;
   req.mutable_spec()->set_slurm_version("24.11");

@@ -362,25 +362,18 @@ bool PartA(const CommonFlags& flags, int n, int reps) {
 // Part B. Returns false on a correctness failure.
 bool PartB(const CommonFlags& flags, int n, int reps) {
   std::printf("\nPart B: resubmitting a finished spec, queue running\n");
-  auto d_or = Daemon::Start(flags, "submit-b", {});
+  auto d_or = Daemon::StartWithHelloSource(flags, "submit-b");
   if (!d_or.ok()) {
     std::fprintf(stderr, "submit_bench: %s\n", d_or.status().ToString().c_str());
     return false;
   }
   Daemon& d = **d_or;
-  if (auto s = d.AddSource(flags.source_dir / "tests/fixtures/hello-1.0.tar.gz"); !s.ok()) {
-    std::fprintf(stderr, "submit_bench: %s\n", s.ToString().c_str());
-    d.Keep();
-    return false;
-  }
   const v1::SubmitBuildRequest req = HelloRequest("24.11", {});
   auto t0 = Clock::now();
   auto built = d.SubmitAndWait(req, absl::Minutes(10));
   if (!built.ok() || built->state() != v1::BUILD_STATE_SUCCEEDED) {
-    std::fprintf(stderr, "submit_bench: the hello build did not succeed: %s\n%s\n",
-                 built.ok() ? built->error().c_str() : built.status().ToString().c_str(),
-                 d.LogTail(30).c_str());
-    d.Keep();
+    d.Fail("submit_bench", absl::StrCat("the hello build did not succeed: ",
+                                        built.ok() ? built->error() : built.status().ToString()));
     return false;
   }
   std::printf("  build %s (hello 24.11, verify %s, %d phases) succeeded in %.1f s\n",

@@ -94,21 +94,13 @@ int Main(int argc, char** argv) {
     return 0;
   });
   std::printf("watch_bench: %s\n", MachineDescription().c_str());
-  auto d_or = Daemon::Start(flags, "watch", {});
+  auto d_or = Daemon::StartWithHelloSource(flags, "watch");
   if (!d_or.ok()) {
     std::fprintf(stderr, "watch_bench: %s\n", d_or.status().ToString().c_str());
     return 1;
   }
   Daemon& d = **d_or;
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "watch_bench: FAIL: %s\ndaemon log tail:\n%s\n", why.c_str(),
-                 d.LogTail(30).c_str());
-    d.Keep();
-    return 1;
-  };
-  if (auto s = d.AddSource(flags.source_dir / "tests/fixtures/hello-1.0.tar.gz"); !s.ok()) {
-    return fail(s.ToString());
-  }
+  auto fail = [&](const std::string& why) { return d.Fail("watch_bench", why); };
   v1::SubmitBuildRequest req;
   req.mutable_spec()->set_slurm_version("24.11");
   req.mutable_spec()->set_recipe("hello");

@@ -26,6 +26,16 @@ void GlobalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// An LXD response envelope's metadata (null when it has none).
+Json MetadataOf(const Json& envelope) {
+  return envelope.contains("metadata") ? envelope["metadata"] : Json();
+}
+
+// Bodies of answers we keep in memory (JSON envelopes, error texts).
+constexpr size_t kMaxResponse = 64 << 20;
+
+}  // namespace
+
 std::string UrlEncode(absl::string_view s) {
   std::string out;
   for (unsigned char c : s) {
@@ -37,11 +47,6 @@ std::string UrlEncode(absl::string_view s) {
   }
   return out;
 }
-
-// Bodies of answers we keep in memory (JSON envelopes, error texts).
-constexpr size_t kMaxResponse = 64 << 20;
-
-}  // namespace
 
 std::string FindLxdSocket() {
   std::vector<std::string> candidates;
@@ -295,8 +300,8 @@ absl::StatusOr<Json> LxdClient::Perform(Call& call) {
   return envelope;
 }
 
-absl::StatusOr<Json> LxdClient::Sync(absl::string_view method, absl::string_view path,
-                                     const Json& body, absl::string_view what) {
+absl::StatusOr<Json> LxdClient::PerformJson(absl::string_view method, absl::string_view path,
+                                            const Json& body, absl::string_view what) {
   Call call;
   call.method = std::string(method);
   call.path = WithProject(path);
@@ -305,13 +310,18 @@ absl::StatusOr<Json> LxdClient::Sync(absl::string_view method, absl::string_view
     call.body = body.dump();
     call.has_body = true;
   }
-  SF_ASSIGN_OR_RETURN(Json envelope, Perform(call));
-  return envelope.contains("metadata") ? envelope["metadata"] : Json();
+  return Perform(call);
+}
+
+absl::StatusOr<Json> LxdClient::Sync(absl::string_view method, absl::string_view path,
+                                     const Json& body, absl::string_view what) {
+  SF_ASSIGN_OR_RETURN(Json envelope, PerformJson(method, path, body, what));
+  return MetadataOf(envelope);
 }
 
 namespace {
 absl::StatusOr<LxdOperation> OperationFrom(const Json& envelope, absl::string_view what) {
-  const Json& md = envelope.contains("metadata") ? envelope["metadata"] : Json();
+  const Json md = MetadataOf(envelope);
   if (!md.is_object() || !md.contains("id")) {
     return absl::InternalError(absl::StrCat("lxd: ", what, ": expected a background operation, got ",
                                             envelope.dump().substr(0, 300)));
@@ -325,15 +335,7 @@ absl::StatusOr<LxdOperation> OperationFrom(const Json& envelope, absl::string_vi
 
 absl::StatusOr<LxdOperation> LxdClient::Async(absl::string_view method, absl::string_view path,
                                               const Json& body, absl::string_view what) {
-  Call call;
-  call.method = std::string(method);
-  call.path = WithProject(path);
-  call.what = std::string(what);
-  if (!body.is_null()) {
-    call.body = body.dump();
-    call.has_body = true;
-  }
-  SF_ASSIGN_OR_RETURN(Json envelope, Perform(call));
+  SF_ASSIGN_OR_RETURN(Json envelope, PerformJson(method, path, body, what));
   return OperationFrom(envelope, what);
 }
 
@@ -396,8 +398,8 @@ absl::StatusOr<uint64_t> FileSize(int fd, const std::filesystem::path& path) {
 }
 }  // namespace
 
-absl::StatusOr<Json> LxdClient::UploadSync(absl::string_view path, const Upload& upload,
-                                           absl::string_view what) {
+absl::StatusOr<Json> LxdClient::PerformUpload(absl::string_view path, const Upload& upload,
+                                              absl::string_view what) {
   SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(upload.source, O_RDONLY | O_CLOEXEC));
   Call call;
   call.method = "POST";
@@ -408,23 +410,18 @@ absl::StatusOr<Json> LxdClient::UploadSync(absl::string_view path, const Upload&
   call.upload_fd = fd.get();
   SF_ASSIGN_OR_RETURN(call.upload_size, FileSize(fd.get(), upload.source));
   call.long_running = true;
-  SF_ASSIGN_OR_RETURN(Json envelope, Perform(call));
-  return envelope.contains("metadata") ? envelope["metadata"] : Json();
+  return Perform(call);
+}
+
+absl::StatusOr<Json> LxdClient::UploadSync(absl::string_view path, const Upload& upload,
+                                           absl::string_view what) {
+  SF_ASSIGN_OR_RETURN(Json envelope, PerformUpload(path, upload, what));
+  return MetadataOf(envelope);
 }
 
 absl::StatusOr<LxdOperation> LxdClient::UploadAsync(absl::string_view path, const Upload& upload,
                                                     absl::string_view what) {
-  SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(upload.source, O_RDONLY | O_CLOEXEC));
-  Call call;
-  call.method = "POST";
-  call.path = WithProject(path);
-  call.what = std::string(what);
-  call.headers = upload.headers;
-  call.headers.push_back("Content-Type: application/octet-stream");
-  call.upload_fd = fd.get();
-  SF_ASSIGN_OR_RETURN(call.upload_size, FileSize(fd.get(), upload.source));
-  call.long_running = true;
-  SF_ASSIGN_OR_RETURN(Json envelope, Perform(call));
+  SF_ASSIGN_OR_RETURN(Json envelope, PerformUpload(path, upload, what));
   return OperationFrom(envelope, what);
 }
 
@@ -441,7 +438,7 @@ absl::StatusOr<Json> LxdClient::PostBytes(absl::string_view path, absl::string_v
   call.has_body = true;
   call.raw_body = true;
   SF_ASSIGN_OR_RETURN(Json envelope, Perform(call));
-  return envelope.contains("metadata") ? envelope["metadata"] : Json();
+  return MetadataOf(envelope);
 }
 
 absl::Status LxdClient::Download(absl::string_view path,

@@ -48,6 +48,9 @@ struct LxdEndpoint {
 // the distribution path when none does.
 std::string FindLxdSocket();
 
+// Percent-encodes `s` for a URL path or query value; '/' stays as it is.
+std::string UrlEncode(absl::string_view s);
+
 // An LXD background operation, as returned by an async request.
 struct LxdOperation {
   std::string id;
@@ -123,6 +126,12 @@ class LxdClient {
  private:
   explicit LxdClient(const LxdEndpoint& endpoint) : endpoint_(endpoint) {}
   absl::StatusOr<Json> Perform(Call& call);
+  // A request with an optional JSON body; returns the envelope.
+  absl::StatusOr<Json> PerformJson(absl::string_view method, absl::string_view path,
+                                   const Json& body, absl::string_view what);
+  // The streamed POST behind UploadSync and UploadAsync; returns the envelope.
+  absl::StatusOr<Json> PerformUpload(absl::string_view path, const Upload& upload,
+                                     absl::string_view what);
   void* AcquireHandle();
   void ReleaseHandle(void* handle);
   void ConfigureTransport(void* handle) const;

@@ -18,20 +18,8 @@
 namespace sfactory::provider::lxd {
 namespace {
 
-std::string Encode(absl::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  return out;
-}
-
 std::string FilesPath(const std::string& instance, absl::string_view path) {
-  return absl::StrCat("/1.0/instances/", instance, "/files?path=", Encode(path));
+  return absl::StrCat("/1.0/instances/", instance, "/files?path=", UrlEncode(path));
 }
 
 Json BaseEnvironment() {
