@@ -11,6 +11,7 @@
 #include "common/paths.h"
 #include "daemon/config/config.h"
 #include "daemon/service/daemon.h"
+#include "daemon/service/providers.h"
 #include "common/logging.h"
 
 #ifndef SFACTORY_VERSION
@@ -118,6 +119,10 @@ int Main(int argc, char** argv) {
   if (!log_level.empty()) {
     cfg->log_level = log_level;
     cfg->origin["log_level"] = "flag";
+  }
+  if (absl::Status s = ValidateProviderConfig(*cfg); !s.ok()) {
+    std::fprintf(stderr, "sfactoryd: %s\n", std::string(s.message()).c_str());
+    return 2;
   }
   if (show_config) {
     std::fputs(config::Describe(*cfg).c_str(), stdout);

@@ -23,6 +23,10 @@ absl::StatusOr<std::unique_ptr<provider::Provider>> MakeProvider(const config::C
   return provider::lxd::MakeLxdProvider(options, config.cache_dir / "lxd");
 }
 
+absl::Status ValidateProviderConfig(const config::Config& config) {
+  return provider::lxd::ParseLxdOptions(config.lxd_source, config.lxd).status();
+}
+
 build::PackageFn MakePackageFn(const config::Config& config) {
   packaging::Compression compression = config.compression == config::CompressionKind::kGzip
                                            ? packaging::Compression::kGzip

@@ -14,6 +14,11 @@ namespace sfactory::service {
 // section is broken); auto → LXD when it answers, else local.
 absl::StatusOr<std::unique_ptr<provider::Provider>> MakeProvider(const config::Config& config);
 
+// Checks the provider sections the config loader leaves to their provider
+// (`lxd:`), so that a broken one is a config error (exit 2, also for
+// --show-config) whichever provider is selected, not a failed start.
+absl::Status ValidateProviderConfig(const config::Config& config);
+
 // The packaging step the runner calls, with this daemon's settings
 // (compression, SOURCE_DATE_EPOCH, module templates).
 build::PackageFn MakePackageFn(const config::Config& config);

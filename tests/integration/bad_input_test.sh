@@ -11,6 +11,14 @@ grep -q "bad.yaml:2" "$TEST_TMP/bad.out" || fail "the config error does not name
 printf 'colour: red\n' > "$TEST_TMP/bad2.yaml"
 rc=0; "$SFACTORYD" --config "$TEST_TMP/bad2.yaml" > "$TEST_TMP/bad2.out" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q "unknown key 'colour'" "$TEST_TMP/bad2.out" || fail "an unknown config key is not rejected"
+# The provider's own section is checked too, for every provider and for
+# --show-config, before anything starts.
+printf 'provider: local\nlxd:\n  cpus: 2\n  colour: red\n' > "$TEST_TMP/bad3.yaml"
+for args in "" "--show-config"; do
+  rc=0; "$SFACTORYD" --config "$TEST_TMP/bad3.yaml" $args > "$TEST_TMP/bad3.out" 2>&1 || rc=$?
+  [ "$rc" = 2 ] && grep -q "bad3.yaml:4.*colour" "$TEST_TMP/bad3.out" \
+    || fail "a bad lxd: key ($args) exited $rc: $(cat "$TEST_TMP/bad3.out")"
+done
 
 # No daemon: exit 3 naming the address.
 expect_exit 3 sf info
