@@ -163,12 +163,8 @@ absl::StatusOr<SubmitResult> BuildManager::Submit(const v1::SubmitBuildRequest& 
   SF_ASSIGN_OR_RETURN(v1::Build b, Resolve(request.spec(), &recipe, nullptr));
   bool verify = !request.no_verify() && options_.verify_by_default && !recipe->verify.empty();
 
-  SubmitResult result;
-  auto finish = [&](store::BuildRecord rec, v1::SubmitOutcome outcome) -> SubmitResult {
-    absl::MutexLock lock(&mu_);
-    result.build = Decorate(std::move(rec.build));
-    result.outcome = outcome;
-    return result;
+  auto finish = [&](store::BuildRecord rec, v1::SubmitOutcome outcome) {
+    return Answer(std::move(rec.build), outcome);
   };
   // Read-only answers first, without the submit lock: a replayed request_id
   // and a succeeded build stay what they are.
@@ -181,36 +177,116 @@ absl::StatusOr<SubmitResult> BuildManager::Submit(const v1::SubmitBuildRequest& 
     if (done) return finish(std::move(*done), v1::SUBMIT_OUTCOME_REUSED);
   }
   // Joining and inserting must not interleave, or two identical submits
-  // could both insert.
-  absl::MutexLock submit_lock(&submit_mu_);
-  if (!request.request_id().empty()) {
-    SF_ASSIGN_OR_RETURN(auto prior, store_->FindByRequestId(owner, request.request_id()));
-    if (prior) return finish(std::move(*prior), v1::SUBMIT_OUTCOME_REPLAYED);
-  }
-  if (!request.force()) {
-    SF_ASSIGN_OR_RETURN(auto active, store_->FindActiveByDigest(b.digest()));
-    if (active && (active->build.verify() || !verify)) {
-      return finish(std::move(*active), v1::SUBMIT_OUTCOME_JOINED);
-    }
-  }
-  store::BuildRecord rec;
-  rec.build = std::move(b);
-  rec.build.set_id(NewBuildId());
-  rec.build.set_state(v1::BUILD_STATE_QUEUED);
-  rec.build.set_priority(request.priority());
-  rec.build.set_owner(owner);
-  rec.build.set_request_id(request.request_id());
-  *rec.build.mutable_created_at() = ToProto(clock_->Now());
-  rec.build.set_verify(verify);
-  rec.build.set_provider(provider_->name());
-  rec.keep_instance_on_failure = request.keep_instance_on_failure();
-  SF_RETURN_IF_ERROR(store_->InsertBuild(&rec));
+  // could both insert: one submitter at a time (the leader) decides and
+  // inserts, for everything queued meanwhile at once (one transaction).
+  PendingSubmit pending{&request, owner, std::move(b), verify};
+  std::vector<PendingSubmit*> batch;
   {
-    absl::MutexLock lock(&mu_);
-    scheduler_.Enqueue({rec.build.id(), rec.build.priority(), rec.seq, owner, clock_->Now()});
-    ++wake_;
+    absl::MutexLock lock(&batch_mu_);
+    batch_.push_back(&pending);
+    // Wait for a leader to answer, or to become the leader.
+    auto answered_or_leaderless = [&] { return pending.done || !batch_leader_; };
+    batch_mu_.Await(absl::Condition(&answered_or_leaderless));
+    if (pending.done) return std::move(pending.result);
+    batch_leader_ = true;
+    batch.swap(batch_);
   }
-  return finish(std::move(rec), v1::SUBMIT_OUTCOME_CREATED);
+  DecideAndInsert(batch);
+  // One batch per leader; whoever queued meanwhile leads the next. A
+  // follower may return (and its PendingSubmit go away) once done is set.
+  absl::MutexLock lock(&batch_mu_);
+  for (PendingSubmit* p : batch) p->done = true;
+  batch_leader_ = false;
+  return std::move(pending.result);
+}
+
+void BuildManager::DecideAndInsert(const std::vector<PendingSubmit*>& batch) {
+  // What this batch creates, and who joins or replays one of those.
+  std::vector<PendingSubmit*> creators;
+  std::vector<store::BuildRecord> created;
+  struct Dependent {
+    PendingSubmit* p;
+    size_t index;  // into created
+    v1::SubmitOutcome outcome;
+  };
+  std::vector<Dependent> dependents;
+  created.reserve(batch.size());
+  auto decide = [&](PendingSubmit& p) -> absl::Status {
+    const v1::SubmitBuildRequest& request = *p.request;
+    auto answer = [&](store::BuildRecord rec, v1::SubmitOutcome outcome) {
+      p.result = Answer(std::move(rec.build), outcome);
+    };
+    if (!request.request_id().empty()) {
+      for (size_t i = 0; i < created.size(); ++i) {
+        if (created[i].build.owner() == p.owner &&
+            created[i].build.request_id() == request.request_id()) {
+          dependents.push_back({&p, i, v1::SUBMIT_OUTCOME_REPLAYED});
+          return absl::OkStatus();
+        }
+      }
+      SF_ASSIGN_OR_RETURN(auto prior, store_->FindByRequestId(p.owner, request.request_id()));
+      if (prior) {
+        answer(std::move(*prior), v1::SUBMIT_OUTCOME_REPLAYED);
+        return absl::OkStatus();
+      }
+    }
+    if (!request.force()) {
+      SF_ASSIGN_OR_RETURN(auto active, store_->FindActiveByDigest(p.build.digest()));
+      if (active && (active->build.verify() || !p.verify)) {
+        answer(std::move(*active), v1::SUBMIT_OUTCOME_JOINED);
+        return absl::OkStatus();
+      }
+      for (size_t i = 0; i < created.size(); ++i) {
+        if (created[i].build.digest() == p.build.digest() &&
+            (created[i].build.verify() || !p.verify)) {
+          dependents.push_back({&p, i, v1::SUBMIT_OUTCOME_JOINED});
+          return absl::OkStatus();
+        }
+      }
+    }
+    store::BuildRecord& rec = created.emplace_back();
+    rec.build = std::move(p.build);
+    rec.build.set_id(NewBuildId());
+    rec.build.set_state(v1::BUILD_STATE_QUEUED);
+    rec.build.set_priority(request.priority());
+    rec.build.set_owner(p.owner);
+    rec.build.set_request_id(request.request_id());
+    *rec.build.mutable_created_at() = ToProto(clock_->Now());
+    rec.build.set_verify(p.verify);
+    rec.build.set_provider(provider_->name());
+    rec.keep_instance_on_failure = request.keep_instance_on_failure();
+    creators.push_back(&p);
+    return absl::OkStatus();
+  };
+  for (PendingSubmit* p : batch) {
+    if (absl::Status s = decide(*p); !s.ok()) p->result = s;
+  }
+  if (created.empty()) return;
+
+  std::vector<store::BuildRecord*> records;
+  for (auto& rec : created) records.push_back(&rec);
+  if (absl::Status s = store_->InsertBuilds(records); !s.ok()) {
+    for (PendingSubmit* p : creators) p->result = s;
+    for (const Dependent& d : dependents) d.p->result = s;
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  for (const auto& rec : created) {
+    scheduler_.Enqueue({rec.build.id(), rec.build.priority(), rec.seq, rec.build.owner(),
+                        clock_->Now()});
+  }
+  ++wake_;
+  for (size_t i = 0; i < created.size(); ++i) {
+    creators[i]->result = SubmitResult{Decorate(created[i].build), v1::SUBMIT_OUTCOME_CREATED};
+  }
+  for (const Dependent& d : dependents) {
+    d.p->result = SubmitResult{Decorate(created[d.index].build), d.outcome};
+  }
+}
+
+SubmitResult BuildManager::Answer(v1::Build build, v1::SubmitOutcome outcome) {
+  absl::MutexLock lock(&mu_);
+  return SubmitResult{Decorate(std::move(build)), outcome};
 }
 
 v1::Build BuildManager::Decorate(v1::Build b) const {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -79,6 +80,20 @@ class BuildManager {
     std::string cancel_reason;
   };
 
+  // A submit that passed the read-only checks, waiting for the leader.
+  struct PendingSubmit {
+    const v1::SubmitBuildRequest* request;
+    std::string owner;
+    v1::Build build;  // resolved spec and digest
+    bool verify = false;
+    absl::StatusOr<SubmitResult> result = absl::InternalError("submit was not processed");
+    bool done = false;  // guarded by batch_mu_
+  };
+  // Joins, replays or creates each (in order, also against each other) and
+  // inserts the new builds in one transaction. Called by the leader only.
+  void DecideAndInsert(const std::vector<PendingSubmit*>& batch) ABSL_LOCKS_EXCLUDED(mu_);
+
+  SubmitResult Answer(v1::Build build, v1::SubmitOutcome outcome) ABSL_LOCKS_EXCLUDED(mu_);
   v1::Build Decorate(v1::Build build) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Build> Resolve(const v1::BuildSpec& spec, const recipe::Recipe** recipe,
                                     const Release** release) const;
@@ -95,7 +110,10 @@ class BuildManager {
   Runner* const runner_;
   Clock* const clock_;
 
-  absl::Mutex submit_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Submits waiting for the leader, and whether one is at work.
+  absl::Mutex batch_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<PendingSubmit*> batch_ ABSL_GUARDED_BY(batch_mu_);
+  bool batch_leader_ ABSL_GUARDED_BY(batch_mu_) = false;
   mutable absl::Mutex mu_;
   scheduler::Scheduler scheduler_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Active, std::less<>> active_ ABSL_GUARDED_BY(mu_);

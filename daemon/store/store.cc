@@ -351,37 +351,49 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
   return std::unique_ptr<Store>(new Store(db.release(), std::move(stmts)));
 }
 
-absl::Status Store::InsertBuild(BuildRecord* record) {
-  const v1::Build& build = record->build;
-  if (build.id().empty()) return absl::InvalidArgumentError("insert build: empty build id");
-  std::string blob;
-  if (!build.SerializeToString(&blob)) {
-    return absl::InternalError(absl::StrCat("insert build ", build.id(), ": cannot serialize"));
+absl::Status Store::InsertBuild(BuildRecord* record) { return InsertBuilds({record}); }
+
+absl::Status Store::InsertBuilds(absl::Span<BuildRecord* const> records) {
+  std::vector<std::string> blobs;
+  blobs.reserve(records.size());
+  for (const BuildRecord* record : records) {
+    const v1::Build& build = record->build;
+    if (build.id().empty()) return absl::InvalidArgumentError("insert build: empty build id");
+    if (!build.SerializeToString(&blobs.emplace_back())) {
+      return absl::InternalError(absl::StrCat("insert build ", build.id(), ": cannot serialize"));
+    }
   }
-  int64_t event_time =
-      build.has_created_at() ? ToMicros(build.created_at()) : absl::ToUnixMicros(absl::Now());
+  std::vector<int64_t> seqs;
+  seqs.reserve(records.size());
 
   absl::MutexLock lock(&mu_);
   SF_ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*stmts_));
-  {
-    SF_ASSIGN_OR_RETURN(Statement stmt, stmts_->Get(kInsertBuildSql));
-    BindBuild(stmt, *record, blob);
-    absl::Status status = stmt.Run();
-    if (absl::IsAlreadyExists(status)) {
-      if (absl::StrContains(status.message(), "builds.id")) {
-        return absl::AlreadyExistsError(absl::StrCat("build ", build.id(), " already exists"));
+  for (size_t i = 0; i < records.size(); ++i) {
+    const v1::Build& build = records[i]->build;
+    {
+      SF_ASSIGN_OR_RETURN(Statement stmt, stmts_->Get(kInsertBuildSql));
+      BindBuild(stmt, *records[i], blobs[i]);
+      absl::Status status = stmt.Run();
+      if (absl::IsAlreadyExists(status)) {
+        if (absl::StrContains(status.message(), "builds.id")) {
+          return absl::AlreadyExistsError(absl::StrCat("build ", build.id(), " already exists"));
+        }
+        return absl::AlreadyExistsError(absl::StrCat("request_id \"", build.request_id(),
+                                                     "\" of ", build.owner(),
+                                                     " is already used by another build"));
       }
-      return absl::AlreadyExistsError(absl::StrCat("request_id \"", build.request_id(),
-                                                   "\" of ", build.owner(),
-                                                   " is already used by another build"));
+      SF_RETURN_IF_ERROR(Annotate(status, absl::StrCat("insert build ", build.id())));
     }
-    SF_RETURN_IF_ERROR(Annotate(status, absl::StrCat("insert build ", build.id())));
+    seqs.push_back(sqlite3_last_insert_rowid(db_));
+    int64_t event_time =
+        build.has_created_at() ? ToMicros(build.created_at()) : absl::ToUnixMicros(absl::Now());
+    SF_RETURN_IF_ERROR(AppendEvent(*stmts_, build.id(), event_time, build.state(), "queued"));
+    SF_RETURN_IF_ERROR(ReplaceArtifacts(*stmts_, build));
   }
-  int64_t seq = sqlite3_last_insert_rowid(db_);
-  SF_RETURN_IF_ERROR(AppendEvent(*stmts_, build.id(), event_time, build.state(), "queued"));
-  SF_RETURN_IF_ERROR(ReplaceArtifacts(*stmts_, build));
-  SF_RETURN_IF_ERROR(Annotate(txn.Commit(), absl::StrCat("insert build ", build.id())));
-  record->seq = seq;
+  SF_RETURN_IF_ERROR(Annotate(txn.Commit(), records.size() == 1
+                                                ? absl::StrCat("insert build ", records[0]->build.id())
+                                                : absl::StrCat("insert ", records.size(), " builds")));
+  for (size_t i = 0; i < records.size(); ++i) records[i]->seq = seqs[i];
   return absl::OkStatus();
 }
 

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "sfactory/v1/sfactory.pb.h"
 
@@ -75,6 +76,9 @@ class Store {
   // when the id exists, or when (owner, request_id) is taken (request_id
   // non-empty) — the caller then looks the earlier build up.
   absl::Status InsertBuild(BuildRecord* record);
+  // Inserts several in one transaction (group commit for concurrent
+  // submits): all or none. Fills each record's seq, in the given order.
+  absl::Status InsertBuilds(absl::Span<BuildRecord* const> records);
 
   // NotFound when no such build.
   absl::StatusOr<BuildRecord> GetBuild(absl::string_view id);

@@ -175,6 +175,30 @@ TEST_CASE("Store keeps a queued build across reopen", "[store]") {
   CHECK(next.seq > seq);
 }
 
+TEST_CASE("InsertBuilds stores a batch in order, or nothing of it", "[store]") {
+  Fixture f;
+  auto store = f.Open();
+  BuildRecord a = MakeBuild("ba"), b = MakeBuild("bb"), c = MakeBuild("bc");
+  REQUIRE(store->InsertBuilds({&a, &b, &c}).ok());
+  CHECK(a.seq < b.seq);
+  CHECK(b.seq < c.seq);
+  for (const char* id : {"ba", "bb", "bc"}) {
+    auto events = store->ListEvents(id);
+    REQUIRE(events.ok());
+    CHECK(events->size() == 1);
+  }
+
+  // The third of this batch reuses an id: the first two are not kept.
+  BuildRecord d = MakeBuild("bd"), e = MakeBuild("be"), dup = MakeBuild("bb");
+  absl::Status s = store->InsertBuilds({&d, &e, &dup});
+  CHECK(s.code() == absl::StatusCode::kAlreadyExists);
+  CHECK(store->GetBuild("bd").status().code() == absl::StatusCode::kNotFound);
+  CHECK(store->GetBuild("be").status().code() == absl::StatusCode::kNotFound);
+  auto unfinished = store->LoadUnfinished();
+  REQUIRE(unfinished.ok());
+  CHECK(Ids(*unfinished) == std::vector<std::string>{"ba", "bb", "bc"});
+}
+
 TEST_CASE("Store keeps committed builds when the process exits without closing", "[store]") {
   Fixture f;
   pid_t pid = fork();
