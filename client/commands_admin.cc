@@ -77,6 +77,7 @@ absl::Status InfoCommand(CommandContext& ctx) {
   kv.Add("provider", absl::StrCat(info.provider(),
                                   info.provider_problem().empty() ? " (ready)" : " (NOT USABLE)"));
   if (!info.provider_problem().empty()) kv.Add("provider problem", info.provider_problem());
+  if (!info.disk_problem().empty()) kv.Add("disk problem", info.disk_problem());
   kv.Add("capacity", absl::StrCat(info.running_builds(), " running, ", info.queued_builds(),
                                   " queued, at most ", info.max_parallel_builds(),
                                   " in parallel"));

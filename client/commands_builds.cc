@@ -49,6 +49,20 @@ std::string SubmitLine(const v1::SubmitBuildResponse& response) {
   }
 }
 
+// A queued build may wait for a reason the daemon knows (LXD down, disk
+// low): say so at once instead of showing a silent queue. Best effort.
+void WarnIfBuildsWait(Connection& conn, std::ostream& err) {
+  v1::ServerInfo info;
+  absl::Status s = conn.Unary([&](grpc::ClientContext& c) {
+    return conn.info().GetServerInfo(&c, v1::GetServerInfoRequest(), &info);
+  });
+  if (!s.ok()) return;
+  for (const std::string* problem : {&info.provider_problem(), &info.disk_problem()}) {
+    if (!problem->empty()) err << "sfactory: builds are not starting now: " << *problem << "\n";
+  }
+  err << std::flush;
+}
+
 // "[b123] running: build" etc.; only the parts a person needs.
 std::string StateLine(const v1::Build& b) {
   std::string line = absl::StrCat("[", b.id(), "] ", StateName(b.state()));
@@ -156,6 +170,7 @@ absl::Status SubmitCommand(CommandContext& ctx) {
   }));
   const v1::Build& submitted = response.build();
   ctx.err() << SubmitLine(response) << "\n" << std::flush;
+  if (submitted.state() == v1::BUILD_STATE_QUEUED) WarnIfBuildsWait(*conn, ctx.err());
   if (detach) {
     if (ctx.json()) return PrintJson(ctx, response);
     ctx.out() << submitted.id() << "\n" << std::flush;

@@ -23,6 +23,7 @@ constexpr ExitCodeInfo kTable[] = {
     {ExitCode::kNotFound, "not found (build, artifact, image or local file)"},
     {ExitCode::kPermissionDenied, "permission denied (not the owner, not an admin)"},
     {ExitCode::kIntegrity, "artifact integrity: size or sha256 mismatch (nothing kept)"},
+    {ExitCode::kNoSpace, "out of disk space (the daemon's or this machine's) or another resource; free it and retry"},
     {ExitCode::kInternal, "internal or unexpected error"},
 };
 
@@ -59,6 +60,8 @@ ExitCode ExitCodeFor(const absl::Status& status) {
       return ExitCode::kPermissionDenied;
     case absl::StatusCode::kDataLoss:
       return ExitCode::kIntegrity;
+    case absl::StatusCode::kResourceExhausted:
+      return ExitCode::kNoSpace;
     default:
       return ExitCode::kInternal;
   }

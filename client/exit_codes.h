@@ -19,6 +19,7 @@ enum class ExitCode : int {
   kNotFound = 5,          // no such build, artifact, image or file
   kPermissionDenied = 6,  // not the owner / not an admin / unauthenticated
   kIntegrity = 7,         // an artifact's size or sha256 did not match
+  kNoSpace = 8,           // a disk (the daemon's or this machine's) is full
   kInternal = 70,         // anything else (daemon bug, local I/O error, ...)
 };
 
@@ -37,6 +38,7 @@ absl::Span<const ExitCodeInfo> ExitCodeTable();
 //   NOT_FOUND → kNotFound
 //   PERMISSION_DENIED, UNAUTHENTICATED → kPermissionDenied
 //   DATA_LOSS → kIntegrity
+//   RESOURCE_EXHAUSTED → kNoSpace
 //   anything else → kInternal
 ExitCode ExitCodeFor(const absl::Status& status);
 

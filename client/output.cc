@@ -98,14 +98,6 @@ std::string HumanDuration(absl::Duration d) {
   return absl::StrFormat("%dd%02dh", s / 86400, (s % 86400) / 3600);
 }
 
-std::string FormatSize(uint64_t bytes) {
-  if (bytes < 1024) return absl::StrCat(bytes, " B");
-  double v = static_cast<double>(bytes);
-  if (bytes < (uint64_t{1} << 20)) return absl::StrFormat("%.1f KiB", v / 1024);
-  if (bytes < (uint64_t{1} << 30)) return absl::StrFormat("%.1f MiB", v / (1 << 20));
-  return absl::StrFormat("%.2f GiB", v / (1 << 30));
-}
-
 std::string BuildDuration(const v1::Build& build) {
   if (!IsSet(build.started_at())) return "-";
   absl::Time end = IsSet(build.finished_at()) ? ToTime(build.finished_at()) : absl::Now();

@@ -14,6 +14,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "common/build_state.h"
 #include "sfactory/v1/sfactory.pb.h"
+#include "common/units.h"
 
 namespace sfactory::client {
 
@@ -39,8 +40,8 @@ bool IsSet(const google::protobuf::Timestamp& ts);
 std::string FormatLocalTime(const google::protobuf::Timestamp& ts);
 // "45s", "3m07s", "2h05m", "3d04h".
 std::string HumanDuration(absl::Duration d);
-// "812 B", "4.0 KiB", "12.3 MiB", "1.20 GiB".
-std::string FormatSize(uint64_t bytes);
+// "812 B", "4.0 KiB", "12.3 MiB", "1.20 GiB" (common/units.h).
+inline std::string FormatSize(uint64_t bytes) { return FormatByteSize(bytes); }
 // How long the build ran (finished − started, or now − started); "-" before it started.
 std::string BuildDuration(const v1::Build& build);
 // "24.11 → 24.11.5" (or "24.11.5" when nothing was resolved).

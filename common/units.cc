@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 
 namespace sfactory {
@@ -37,6 +38,14 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
   }
   if (v > std::numeric_limits<uint64_t>::max() / mult) return bad(" (too large)");
   return v * mult;
+}
+
+std::string FormatByteSize(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  double v = static_cast<double>(bytes);
+  if (bytes < (uint64_t{1} << 20)) return absl::StrFormat("%.1f KiB", v / 1024);
+  if (bytes < (uint64_t{1} << 30)) return absl::StrFormat("%.1f MiB", v / (1 << 20));
+  return absl::StrFormat("%.2f GiB", v / (1 << 30));
 }
 
 }  // namespace sfactory

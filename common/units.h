@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -13,5 +14,8 @@ namespace sfactory {
 // or a value that does not fit in 64 bits, is InvalidArgument ("... is not
 // a size").
 absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
+
+// For people: "812 B", "4.0 KiB", "12.3 MiB", "1.20 GiB".
+std::string FormatByteSize(uint64_t bytes);
 
 }  // namespace sfactory

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "common/fs.h"
 #include "common/status.h"
+#include "common/units.h"
 
 namespace sfactory {
 
@@ -65,6 +66,13 @@ absl::StatusOr<bool> YamlBool(absl::string_view source, const YAML::Node& node) 
     if (s == "false" || s == "no" || s == "off") return false;
   }
   return YamlError(source, node, absl::StrCat("expected true or false, got '", node.Scalar(), "'"));
+}
+
+absl::StatusOr<uint64_t> YamlByteSize(absl::string_view source, const YAML::Node& node) {
+  SF_ASSIGN_OR_RETURN(std::string text, YamlString(source, node));
+  absl::StatusOr<uint64_t> bytes = ParseByteSize(text);
+  if (!bytes.ok()) return YamlError(source, node, bytes.status().message());
+  return *bytes;
 }
 
 }  // namespace sfactory

@@ -28,5 +28,7 @@ absl::Status CheckKeys(absl::string_view source, const YAML::Node& node,
 absl::StatusOr<std::string> YamlString(absl::string_view source, const YAML::Node& node);
 absl::StatusOr<int64_t> YamlInt(absl::string_view source, const YAML::Node& node);
 absl::StatusOr<bool> YamlBool(absl::string_view source, const YAML::Node& node);
+// A byte size such as "8GiB" or "512M" (common/units.h), in bytes.
+absl::StatusOr<uint64_t> YamlByteSize(absl::string_view source, const YAML::Node& node);
 
 }  // namespace sfactory

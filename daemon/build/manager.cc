@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/build_state.h"
+#include "common/fs.h"
 #include "common/status.h"
+#include "common/units.h"
 #include "google/protobuf/util/time_util.h"
 #include "common/logging.h"
 
@@ -266,6 +268,11 @@ void BuildManager::DecideAndInsert(const std::vector<PendingSubmit*>& batch) {
   std::vector<store::BuildRecord*> records;
   for (auto& rec : created) records.push_back(&rec);
   if (absl::Status s = store_->InsertBuilds(records); !s.ok()) {
+    if (absl::IsResourceExhausted(s)) {
+      s = absl::ResourceExhaustedError(absl::StrCat(
+          "cannot queue the build: ", s.message(), " in ", options_.space_dir.string(),
+          "; free space there and submit again (nothing stored was lost)"));
+    }
     for (PendingSubmit* p : creators) p->result = s;
     for (const Dependent& d : dependents) d.p->result = s;
     return;
@@ -369,6 +376,18 @@ std::string BuildManager::provider_problem() const {
   return provider_problem_;
 }
 
+std::string BuildManager::disk_problem() const {
+  if (options_.min_free_bytes == 0) return "";
+  absl::StatusOr<uint64_t> free = FreeBytes(options_.space_dir);
+  if (!free.ok()) return std::string(free.status().message());
+  if (*free >= options_.min_free_bytes) return "";
+  return absl::StrCat("the state dir ", options_.space_dir.string(), " has ",
+                      FormatByteSize(*free), " free, less than min_free_space (",
+                      FormatByteSize(options_.min_free_bytes),
+                      "): free space there (`sfactory images prune`, old builds' logs and "
+                      "artifacts); queued builds start once there is room");
+}
+
 void BuildManager::SetPaused(bool paused) {
   absl::MutexLock lock(&mu_);
   scheduler_.SetPaused(paused);
@@ -406,7 +425,14 @@ void BuildManager::DispatchLoop() {
     }
     if (!want) continue;
     if (check && !RefreshProvider().ok()) continue;  // builds stay queued
+    std::string disk = disk_problem();
     absl::MutexLock lock(&mu_);
+    if (disk != disk_problem_) {
+      if (disk.empty()) spdlog::info("the state dir has room again; starting queued builds");
+      else spdlog::warn("not starting builds: {}", disk);
+      disk_problem_ = disk;
+    }
+    if (!disk.empty()) continue;  // builds stay queued
     if (stopping_) return;
     while (auto next = scheduler_.Next()) StartBuild(*next);
   }

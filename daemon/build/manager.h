@@ -27,6 +27,10 @@ namespace sfactory::build {
 
 struct ManagerOptions {
   std::filesystem::path log_dir;
+  // Builds start only while the filesystem of `space_dir` (the state dir)
+  // has `min_free_bytes` free (0 = no check); they stay queued meanwhile.
+  std::filesystem::path space_dir;
+  uint64_t min_free_bytes = 0;
   int max_parallel_builds = 2;
   int retry_cap = 3;
   absl::Duration priority_aging = absl::Minutes(10);
@@ -69,6 +73,9 @@ class BuildManager {
   int queued() const;
   // Empty when the provider can run builds; otherwise what is wrong.
   std::string provider_problem() const;
+  // Empty when the state dir has min_free_bytes free; otherwise how much it
+  // has and what to do. Asked afresh on each call.
+  std::string disk_problem() const;
   void SetPaused(bool paused);
 
  private:
@@ -118,6 +125,7 @@ class BuildManager {
   scheduler::Scheduler scheduler_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Active, std::less<>> active_ ABSL_GUARDED_BY(mu_);
   std::string provider_problem_ ABSL_GUARDED_BY(mu_);
+  std::string disk_problem_ ABSL_GUARDED_BY(mu_);  // as last seen by the dispatcher
   absl::Time provider_checked_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t wake_ ABSL_GUARDED_BY(mu_) = 0;

@@ -16,7 +16,6 @@
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/status.h"
-#include "common/units.h"
 #include "common/yaml_util.h"
 
 #ifndef SFACTORY_DATADIR
@@ -60,6 +59,11 @@ absl::StatusOr<std::vector<std::string>> StringList(absl::string_view src, const
     out.push_back(std::move(s));
   }
   return out;
+}
+
+absl::Status ByteSize(absl::string_view src, const YAML::Node& n, uint64_t* out) {
+  SF_ASSIGN_OR_RETURN(*out, YamlByteSize(src, n));
+  return absl::OkStatus();
 }
 
 absl::Status IntInRange(absl::string_view src, const YAML::Node& n, int64_t lo, int64_t hi,
@@ -211,11 +215,11 @@ const std::map<std::string, Setter>& Setters() {
        }},
       {"instance_memory",
        [](auto src, const auto& n, Config& c) -> absl::Status {
-         SF_ASSIGN_OR_RETURN(std::string s, YamlString(src, n));
-         auto bytes = ParseByteSize(s);
-         if (!bytes.ok()) return YamlError(src, n, bytes.status().message());
-         c.instance_memory_bytes = *bytes;
-         return absl::OkStatus();
+         return ByteSize(src, n, &c.instance_memory_bytes);
+       }},
+      {"min_free_space",
+       [](auto src, const auto& n, Config& c) -> absl::Status {
+         return ByteSize(src, n, &c.min_free_space_bytes);
        }},
       {"allow_downloads",
        [](auto src, const auto& n, Config& c) -> absl::Status {
@@ -273,6 +277,8 @@ const std::vector<KeyInfo>& Keys() {
       {"default_arch", "host architecture", "architecture when a submit names none"},
       {"instance_cpus", "0 (no limit)", "CPU limit of a build instance"},
       {"instance_memory", "0 (no limit)", "memory limit of a build instance, e.g. 8GiB"},
+      {"min_free_space", "2GiB",
+       "builds start only while state_dir's filesystem has this much free (0 = no check)"},
       {"allow_downloads", "true",
        "download missing sources from the catalog's URLs (false on air-gapped hosts)"},
       {"log_level", "info", "trace, debug, info, warn or error"},
@@ -368,6 +374,7 @@ std::string Describe(const Config& c) {
   out += line("default_arch", c.default_arch);
   out += line("instance_cpus", absl::StrCat(c.instance_cpus));
   out += line("instance_memory", absl::StrCat(c.instance_memory_bytes));
+  out += line("min_free_space", absl::StrCat(c.min_free_space_bytes));
   out += line("allow_downloads", c.allow_downloads ? "true" : "false");
   out += line("log_level", c.log_level);
   YAML::Emitter lxd;

@@ -41,6 +41,8 @@ struct Config {
   std::string default_arch;         // host architecture when empty
   int instance_cpus = 0;
   uint64_t instance_memory_bytes = 0;
+  // Builds start only while the state dir's filesystem has this much free.
+  uint64_t min_free_space_bytes = uint64_t{2} << 30;
   bool allow_downloads = true;      // fetch missing sources from catalog URLs
   std::string log_level = "info";
   // The raw `lxd:` section, parsed by the LXD provider.

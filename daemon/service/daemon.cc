@@ -143,6 +143,8 @@ absl::Status RunDaemon(const config::Config& config) {
 
   build::ManagerOptions mo;
   mo.log_dir = state / "logs";
+  mo.space_dir = state;
+  mo.min_free_bytes = config.min_free_space_bytes;
   mo.max_parallel_builds = config.max_parallel_builds;
   mo.retry_cap = config.retry_cap;
   mo.priority_aging = absl::Seconds(config.priority_aging_seconds);

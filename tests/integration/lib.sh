@@ -47,6 +47,7 @@ write_config() {
     "recipe_dirs: [$SFACTORY_SOURCE_DIR/templates/recipes, $SFACTORY_SOURCE_DIR/tests/recipes]"
     "default_recipe: hello"
     "build_jobs: 2"
+    "min_free_space: 64MiB"  # the hello builds are tiny; not the host's disk
   )
   local line extra
   {

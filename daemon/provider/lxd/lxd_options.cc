@@ -1,7 +1,5 @@
 #include "daemon/provider/lxd/lxd_options.h"
 
-#include "common/units.h"
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
@@ -50,10 +48,7 @@ absl::StatusOr<LxdOptions> ParseLxdOptions(absl::string_view source, const YAML:
     SF_ASSIGN_OR_RETURN(o.privileged, YamlBool(source, node["privileged"]));
   }
   if (node["memory"]) {
-    SF_ASSIGN_OR_RETURN(std::string text, YamlString(source, node["memory"]));
-    absl::StatusOr<uint64_t> bytes = ParseByteSize(text);
-    if (!bytes.ok()) return YamlError(source, node["memory"], bytes.status().message());
-    o.memory_bytes = *bytes;
+    SF_ASSIGN_OR_RETURN(o.memory_bytes, YamlByteSize(source, node["memory"]));
   }
   if (!o.url.empty()) {
     if (!absl::StartsWith(o.url, "https://")) {

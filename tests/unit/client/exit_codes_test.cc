@@ -38,9 +38,9 @@ TEST_CASE("ExitCodeFor maps not found, permission and integrity errors", "[clien
   CHECK(Code(absl::PermissionDeniedError("x")) == 6);
   CHECK(Code(absl::UnauthenticatedError("x")) == 6);
   CHECK(Code(absl::DataLossError("x")) == 7);
+  CHECK(Code(absl::ResourceExhaustedError("x")) == 8);
   CHECK(Code(absl::InternalError("x")) == 70);
   CHECK(Code(absl::UnknownError("x")) == 70);
-  CHECK(Code(absl::ResourceExhaustedError("x")) == 70);
 }
 
 TEST_CASE("ExitCodeTable lists each code once", "[client]") {
@@ -49,7 +49,7 @@ TEST_CASE("ExitCodeTable lists each code once", "[client]") {
     CHECK(codes.insert(static_cast<int>(e.code)).second);
     CHECK(std::string(e.meaning).size() > 3);
   }
-  CHECK(codes == std::set<int>{0, 1, 2, 3, 4, 5, 6, 7, 70});
+  CHECK(codes == std::set<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 70});
 }
 
 }  // namespace

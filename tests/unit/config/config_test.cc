@@ -46,6 +46,7 @@ TEST_CASE("DefaultConfig derives cache_dir, catalog and recipe_dirs", "[config]"
   CHECK(!c.default_arch.empty());
   CHECK(c.instance_cpus == 0);
   CHECK(c.instance_memory_bytes == 0);
+  CHECK(c.min_free_space_bytes == (uint64_t{2} << 30));
   CHECK(c.allow_downloads);
   CHECK(c.log_level == "info");
   REQUIRE(c.listen.size() == 1);
@@ -101,6 +102,7 @@ default_os: debian-13
 default_arch: aarch64
 instance_cpus: 8
 instance_memory: 8GiB
+min_free_space: 500MiB
 allow_downloads: off
 log_level: debug
 lxd: {project: sfactory}
@@ -130,6 +132,7 @@ lxd: {project: sfactory}
   CHECK(c->default_arch == "aarch64");
   CHECK(c->instance_cpus == 8);
   CHECK(c->instance_memory_bytes == (uint64_t{8} << 30));
+  CHECK(c->min_free_space_bytes == (uint64_t{500} << 20));
   CHECK(!c->allow_downloads);
   CHECK(c->log_level == "debug");
   REQUIRE(c->lxd.IsMap());
@@ -190,6 +193,7 @@ TEST_CASE("ParseConfig rejects bad values naming the file and line", "[config]")
       {"state_dir: \"\"", "absolute"},
       {"cache_dir: cache", "absolute"},
       {"instance_memory: 8 bananas", "not a size"},
+      {"min_free_space: lots", "not a size"},
       {"queue_paused: maybe", "true or false"},
       {"allow_downloads: 1", "true or false"},
       {"verify_by_default: {a: b}", "true or false"},
