@@ -53,6 +53,7 @@ absl::Status InfoCommand(CommandContext& ctx);
 absl::Status SourcesAddCommand(CommandContext& ctx);
 absl::Status SourcesListCommand(CommandContext& ctx);
 absl::Status ImagesListCommand(CommandContext& ctx);
+absl::Status CacheUsageCommand(CommandContext& ctx);
 absl::Status ImagesRebuildCommand(CommandContext& ctx);
 absl::Status ImagesPruneCommand(CommandContext& ctx);
 

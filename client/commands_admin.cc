@@ -1,4 +1,4 @@
-// info, sources add|list, images list|rebuild|prune.
+// info, sources add|list, images list|rebuild|prune, cache usage.
 #include <fcntl.h>
 
 #include <filesystem>
@@ -200,6 +200,33 @@ absl::Status ImagesPruneCommand(CommandContext& ctx) {
   ctx.err() << "removed " << response.removed_size() << " base image"
             << (response.removed_size() == 1 ? "" : "s") << "\n";
   if (!response.removed().empty()) ctx.out() << ImagesTable(response.removed());
+  return absl::OkStatus();
+}
+
+absl::Status CacheUsageCommand(CommandContext& ctx) {
+  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
+  v1::CacheUsage usage;
+  SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
+    return conn->caches().GetUsage(&c, v1::GetUsageRequest(), &usage);
+  }));
+  if (ctx.json()) return PrintJson(ctx, usage);
+  Table table({"AREA", "SIZE", "FILES", "PATH", "WHAT"});
+  uint64_t total = 0;
+  for (const v1::CacheArea& a : usage.areas()) {
+    table.Add({a.name(), FormatSize(a.bytes()), absl::StrCat(a.files()), a.path(),
+               a.description()});
+    total += a.bytes();
+  }
+  ctx.out() << table.Render();
+  KeyValues kv;
+  kv.Add("total", FormatSize(total));
+  kv.Add("state fs", absl::StrCat(FormatSize(usage.state_fs_free()), " free of ",
+                                  FormatSize(usage.state_fs_size()), "; builds wait below ",
+                                  usage.min_free_space() == 0
+                                      ? std::string("(no minimum)")
+                                      : FormatSize(usage.min_free_space())));
+  if (!usage.disk_problem().empty()) kv.Add("disk problem", usage.disk_problem());
+  ctx.out() << "\n" << kv.Render();
   return absl::OkStatus();
 }
 

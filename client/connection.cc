@@ -58,7 +58,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
       grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   if (channel == nullptr) return UnreachableError(address, "cannot create a channel");
   Stubs stubs{v1::BuildService::NewStub(channel), v1::ServerInfoService::NewStub(channel),
-              v1::SourceService::NewStub(channel), v1::ImageService::NewStub(channel)};
+              v1::SourceService::NewStub(channel), v1::ImageService::NewStub(channel),
+              v1::CacheService::NewStub(channel)};
   auto connection = std::make_unique<Connection>(address, channel, std::move(stubs), options);
   if (absl::Status s = connection->WaitReachable(options.connect_timeout, options.retry.attempts);
       !s.ok()) {

@@ -40,6 +40,7 @@ class Connection {
     std::unique_ptr<v1::ServerInfoService::StubInterface> info;
     std::unique_ptr<v1::SourceService::StubInterface> sources;
     std::unique_ptr<v1::ImageService::StubInterface> images;
+    std::unique_ptr<v1::CacheService::StubInterface> caches;
   };
 
   // Creates the channel for `address` (a gRPC target: "unix:/path",
@@ -60,6 +61,7 @@ class Connection {
   v1::ServerInfoService::StubInterface& info() { return *stubs_.info; }
   v1::SourceService::StubInterface& sources() { return *stubs_.sources; }
   v1::ImageService::StubInterface& images() { return *stubs_.images; }
+  v1::CacheService::StubInterface& caches() { return *stubs_.caches; }
 
   // Runs `call` with a fresh context (deadline `timeout`, or none when
   // infinite) per try, retrying UNAVAILABLE per options().retry. Errors come

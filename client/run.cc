@@ -104,6 +104,8 @@ const std::vector<Command>& Commands() {
       {"images prune", "", "remove expired base images (admin)", 0,
        {{"all", FlagKind::kBool, "", "remove every base image, not only expired ones"}},
        ImagesPruneCommand},
+      {"cache usage", "", "disk space of the daemon's state and caches, and what is free", 0, {},
+       CacheUsageCommand},
   };
   return *table;
 }

@@ -149,12 +149,54 @@ TempDir::~TempDir() {
   if (!path_.empty() && !keep_) (void)RemoveAll(path_);
 }
 
-absl::StatusOr<uint64_t> FreeBytes(const fs::path& path) {
+namespace {
+absl::StatusOr<struct statvfs> StatFs(const fs::path& path) {
   struct statvfs st;
   if (::statvfs(path.c_str(), &st) != 0) {
     return ErrnoStatus(errno, absl::StrCat("statvfs ", path.string()));
   }
+  return st;
+}
+}  // namespace
+
+absl::StatusOr<uint64_t> FreeBytes(const fs::path& path) {
+  SF_ASSIGN_OR_RETURN(struct statvfs st, StatFs(path));
   return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+absl::StatusOr<uint64_t> FilesystemBytes(const fs::path& path) {
+  SF_ASSIGN_OR_RETURN(struct statvfs st, StatFs(path));
+  return static_cast<uint64_t>(st.f_blocks) * st.f_frsize;
+}
+
+absl::StatusOr<DiskUsage> DirUsage(const fs::path& dir) {
+  DiskUsage usage;
+  struct stat root;
+  if (::lstat(dir.c_str(), &root) != 0) {
+    if (errno == ENOENT) return usage;
+    return ErrnoStatus(errno, absl::StrCat("stat ", dir.string()));
+  }
+  if (!S_ISDIR(root.st_mode)) {
+    usage.bytes = static_cast<uint64_t>(root.st_blocks) * 512;
+    usage.files = S_ISREG(root.st_mode) ? 1 : 0;
+    return usage;
+  }
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("read ", dir.string()));
+  // A walk error (a directory removed under us) ends the walk: usage is a
+  // report, and what was counted stays true.
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0) continue;  // vanished meanwhile
+    if (S_ISDIR(st.st_mode) && st.st_dev != root.st_dev) {
+      it.disable_recursion_pending();  // another filesystem mounted inside
+      continue;
+    }
+    usage.bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+    if (S_ISREG(st.st_mode)) ++usage.files;
+  }
+  return usage;
 }
 
 }  // namespace sfactory

@@ -80,5 +80,18 @@ class TempDir {
 
 // Free bytes for an unprivileged user on the filesystem holding `path`.
 absl::StatusOr<uint64_t> FreeBytes(const std::filesystem::path& path);
+// Total size of the filesystem holding `path`.
+absl::StatusOr<uint64_t> FilesystemBytes(const std::filesystem::path& path);
+
+// What a directory tree (or a single file) takes on disk: allocated bytes (st_blocks, as `du`
+// counts; sparse files count what they occupy) and regular files. Does not
+// follow symlinks or cross into other filesystems. A missing directory is
+// {0, 0}; entries that vanish during the walk are skipped (a vanished
+// directory ends the walk: the result is then a lower bound).
+struct DiskUsage {
+  uint64_t bytes = 0;
+  uint64_t files = 0;
+};
+absl::StatusOr<DiskUsage> DirUsage(const std::filesystem::path& dir);
 
 }  // namespace sfactory

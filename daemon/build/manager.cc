@@ -384,8 +384,9 @@ std::string BuildManager::disk_problem() const {
   return absl::StrCat("the state dir ", options_.space_dir.string(), " has ",
                       FormatByteSize(*free), " free, less than min_free_space (",
                       FormatByteSize(options_.min_free_bytes),
-                      "): free space there (`sfactory images prune`, old builds' logs and "
-                      "artifacts); queued builds start once there is room");
+                      "): free space on that filesystem (`sfactory cache usage` shows where it "
+                      "goes; `sfactory images prune` removes expired base images); queued "
+                      "builds start once there is room");
 }
 
 void BuildManager::SetPaused(bool paused) {

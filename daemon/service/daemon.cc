@@ -162,6 +162,8 @@ absl::Status RunDaemon(const config::Config& config) {
                                       config.default_os, config.default_arch});
   SourceServiceImpl source_service(&sources, store.get());
   ImageServiceImpl image_service(provider.get(), &recipes, mo.defaults);
+  CacheServiceImpl cache_service({&manager, provider.get(), state, config.cache_dir,
+                                  config.min_free_space_bytes});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -180,6 +182,7 @@ absl::Status RunDaemon(const config::Config& config) {
   builder.RegisterService(&info_service);
   builder.RegisterService(&source_service);
   builder.RegisterService(&image_service);
+  builder.RegisterService(&cache_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     manager.Shutdown();

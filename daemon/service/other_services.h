@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <filesystem>
 #include <string>
 
 #include "common/catalog.h"
@@ -44,6 +45,24 @@ class SourceServiceImpl final : public v1::SourceService::Service {
  private:
   cache::SourceCache* cache_;
   store::Store* store_;
+};
+
+struct CacheDeps {
+  build::BuildManager* manager;
+  provider::Provider* provider;
+  std::filesystem::path state_dir;
+  std::filesystem::path cache_dir;
+  uint64_t min_free_space = 0;
+};
+
+class CacheServiceImpl final : public v1::CacheService::Service {
+ public:
+  explicit CacheServiceImpl(CacheDeps deps) : deps_(std::move(deps)) {}
+  grpc::Status GetUsage(grpc::ServerContext* ctx, const v1::GetUsageRequest* req,
+                        v1::CacheUsage* resp) override;
+
+ private:
+  CacheDeps deps_;
 };
 
 class ImageServiceImpl final : public v1::ImageService::Service {

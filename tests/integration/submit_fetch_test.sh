@@ -41,4 +41,18 @@ wait_state "$forced" BUILD_STATE_SUCCEEDED
 wait_state "$r1" BUILD_STATE_SUCCEEDED
 [ "$(sf list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["builds"]))')" = 3 ] \
   || fail "list does not show exactly the 3 builds made"
+# Where the disk goes: the artifacts of the 3 builds (4 files each, some
+# shared by digest) and the one source are counted.
+sf cache usage --json > "$TEST_TMP/usage.json"
+python3 - "$TEST_TMP/usage.json" <<'PY' || fail "cache usage is wrong: $(cat "$TEST_TMP/usage.json")"
+import json, sys
+u = json.load(open(sys.argv[1]))
+areas = {a["name"]: a for a in u["areas"]}
+assert int(areas["artifacts"]["files"]) >= 4 and int(areas["artifacts"]["bytes"]) > 0, areas["artifacts"]
+assert int(areas["sources"]["files"]) == 1, areas["sources"]
+assert int(areas["logs"]["files"]) == 3, areas["logs"]
+assert int(u["state_fs_size"]) >= int(u["state_fs_free"]) > 0, u
+assert int(u["min_free_space"]) == 64 << 20, u
+PY
+sf cache usage | grep -q "^artifacts " || fail "the cache usage table lacks the artifacts row"
 log "ok"

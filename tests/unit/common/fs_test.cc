@@ -37,5 +37,35 @@ TEST_CASE("ReadFile of a missing file is NotFound", "[common][fs]") {
   CHECK(ReadFile("/nonexistent/sf").status().code() == absl::StatusCode::kNotFound);
 }
 
+TEST_CASE("DirUsage counts allocated bytes and regular files, not symlink targets",
+          "[common][fs]") {
+  auto dir = TempDir::Create("sf-fs-");
+  REQUIRE(dir.ok());
+  const auto root = dir->path() / "tree";
+  std::filesystem::create_directories(root / "a/b");
+  REQUIRE(WriteFileAtomic(root / "one", std::string(100000, 'x')).ok());
+  REQUIRE(WriteFileAtomic(root / "a/b/two", std::string(5000, 'y')).ok());
+  REQUIRE(WriteFileAtomic(dir->path() / "outside", std::string(1 << 20, 'z')).ok());
+  std::filesystem::create_symlink(dir->path() / "outside", root / "link");
+  std::filesystem::create_directory_symlink(dir->path(), root / "dirlink");
+
+  auto usage = DirUsage(root);
+  REQUIRE(usage.ok());
+  CHECK(usage->files == 2);
+  // At least the two files' bytes, far less than the 1 MiB behind the link.
+  CHECK(usage->bytes >= 105000);
+  CHECK(usage->bytes < (1 << 20));
+
+  auto file = DirUsage(root / "one");
+  REQUIRE(file.ok());
+  CHECK(file->files == 1);
+  CHECK(file->bytes >= 100000);
+
+  auto missing = DirUsage(dir->path() / "nope");
+  REQUIRE(missing.ok());
+  CHECK(missing->bytes == 0);
+  CHECK(missing->files == 0);
+}
+
 }  // namespace
 }  // namespace sfactory

@@ -52,5 +52,12 @@ TEST_CASE("ParseByteSize rejects sizes that do not fit in 64 bits", "[config]") 
   }
 }
 
+TEST_CASE("FormatByteSize picks the unit a person reads", "[config]") {
+  CHECK(FormatByteSize(812) == "812 B");
+  CHECK(FormatByteSize(4096) == "4.0 KiB");
+  CHECK(FormatByteSize(uint64_t{12} << 20) == "12.0 MiB");
+  CHECK(FormatByteSize(uint64_t{3} << 30) == "3.00 GiB");
+}
+
 }  // namespace
 }  // namespace sfactory
