@@ -1,11 +1,13 @@
-// A temporary directory for one test case: removed afterwards, but kept (and
-// its path printed) when the test case fails with an exception (REQUIRE).
+// Test helpers for directories. ScratchDir: a temporary directory for one
+// test case, removed afterwards, but kept (and its path printed) when the
+// test case fails with an exception (REQUIRE).
 #pragma once
 
 #include <catch2/catch.hpp>
 
 #include <exception>
 #include <filesystem>
+#include <system_error>
 
 #include "common/fs.h"
 
@@ -27,5 +29,13 @@ class ScratchDir {
  private:
   TempDir dir_;
 };
+
+// Entries directly in `dir` (0 when it does not exist).
+inline int CountEntries(const std::filesystem::path& dir) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) (void)e, ++n;
+  return n;
+}
 
 }  // namespace sfactory::testing

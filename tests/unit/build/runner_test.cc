@@ -28,12 +28,7 @@ using Scratch = ::sfactory::testing::ScratchDir;
 
 const std::string kSourceBytes = "source bytes";
 
-int CountFiles(const fs::path& dir) {
-  int n = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) (void)e, ++n;
-  return n;
-}
+using ::sfactory::testing::CountEntries;
 
 // Everything a Runner needs, on the local provider in a temp dir, with a
 // fake packager that records its input.
@@ -203,7 +198,7 @@ TEST_CASE("Runner runs every phase and stores the packager's artifacts", "[build
     CHECK(out.phases[i].result() == "ok");
   }
   // Nothing is left behind on the host.
-  CHECK(CountFiles(f.instances()) == 0);
+  CHECK(CountEntries(f.instances()) == 0);
   CHECK(!fs::exists(f.work_root() / "b1"));
   CHECK(absl::StrContains(text, "==> build b1 succeeded"));
 }
@@ -255,7 +250,7 @@ TEST_CASE("Runner gives verify phases the software and module tarballs", "[build
   // A verify instance gets no source cache.
   CHECK(*ReadFile(f.seen() / "dirs") == absl::StrCat("[][", verify_work, "/artifacts]\n"));
   CHECK(out.artifacts.size() == 2);
-  CHECK(CountFiles(f.instances()) == 0);
+  CHECK(CountEntries(f.instances()) == 0);
 }
 
 // docs/RECIPES.md lists these; a script can rely on each being set.
@@ -308,8 +303,8 @@ TEST_CASE("A failing phase fails the build naming the phase and runs no later st
   CHECK(absl::StrContains(text, "boom"));
   CHECK(absl::StrContains(text, "error: phase two exited with code 4"));
   CHECK(absl::StrContains(text, "==> build b1 failed: "));
-  CHECK(CountFiles(f.instances()) == 0);  // not kept by default
-  CHECK(CountFiles(f.tmp.path() / "artifacts" / "sha256") == 0);
+  CHECK(CountEntries(f.instances()) == 0);  // not kept by default
+  CHECK(CountEntries(f.tmp.path() / "artifacts" / "sha256") == 0);
 }
 
 TEST_CASE("keep_instance_on_failure keeps the build instance", "[build][runner]") {
@@ -360,7 +355,7 @@ TEST_CASE("Cancelling during a phase ends the build CANCELLED", "[build][runner]
   CHECK(out.phases.back().name() == "one");
   CHECK(out.phases.back().result() == "cancelled");
   CHECK(absl::StrContains(f.LogText(), "==> build b1 cancelled"));
-  CHECK(CountFiles(f.instances()) == 0);
+  CHECK(CountEntries(f.instances()) == 0);
 }
 
 TEST_CASE("A build cancelled before it starts runs nothing", "[build][runner]") {
@@ -372,7 +367,7 @@ TEST_CASE("A build cancelled before it starts runs nothing", "[build][runner]") 
   RunOutcome out = f.Run(cancel);
   CHECK(out.state == v1::BUILD_STATE_CANCELLED);
   CHECK(f.started.empty());
-  CHECK(CountFiles(f.instances()) == 0);
+  CHECK(CountEntries(f.instances()) == 0);
 }
 
 TEST_CASE("A failing verify phase fails the build and stores nothing", "[build][runner]") {
@@ -385,8 +380,8 @@ TEST_CASE("A failing verify phase fails the build and stores nothing", "[build][
   CHECK(out.state == v1::BUILD_STATE_FAILED);
   CHECK(absl::StrContains(out.error, "phase check exited with code 2"));
   CHECK(out.artifacts.empty());
-  CHECK(CountFiles(f.tmp.path() / "artifacts" / "sha256") == 0);
-  CHECK(CountFiles(f.instances()) == 0);
+  CHECK(CountEntries(f.tmp.path() / "artifacts" / "sha256") == 0);
+  CHECK(CountEntries(f.instances()) == 0);
 }
 
 TEST_CASE("A build without verify skips the verify phases", "[build][runner]") {
@@ -439,7 +434,7 @@ TEST_CASE("A source that is not cached fails the build before any instance", "[b
   CHECK(out.state == v1::BUILD_STATE_FAILED);
   CHECK(absl::StrContains(out.error, "sfactory sources add"));
   CHECK(f.started == std::vector<std::string>{"sources"});
-  CHECK(CountFiles(f.instances()) == 0);
+  CHECK(CountEntries(f.instances()) == 0);
 }
 
 }  // namespace

@@ -41,12 +41,7 @@ ChunkReader Chunks(std::vector<std::string> chunks) {
   };
 }
 
-int CountFiles(const fs::path& dir) {
-  int n = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) (void)e, ++n;
-  return n;
-}
+using ::sfactory::testing::CountEntries;
 
 struct Fixture {
   Fixture() {
@@ -72,8 +67,8 @@ struct Fixture {
     REQUIRE(cache->Init().ok());
   }
   fs::path root() const { return tmp.path() / "sources"; }
-  int Stored() const { return CountFiles(root() / "sha256"); }
-  int Temporary() const { return CountFiles(root() / "tmp"); }
+  int Stored() const { return CountEntries(root() / "sha256"); }
+  int Temporary() const { return CountEntries(root() / "tmp"); }
   std::function<void(absl::string_view)> Log() {
     return [this](absl::string_view line) { log.emplace_back(line); };
   }
