@@ -165,18 +165,15 @@ absl::StatusOr<SubmitResult> BuildManager::Submit(const v1::SubmitBuildRequest& 
   SF_ASSIGN_OR_RETURN(v1::Build b, Resolve(request.spec(), &recipe, nullptr));
   bool verify = !request.no_verify() && options_.verify_by_default && !recipe->verify.empty();
 
-  auto finish = [&](store::BuildRecord rec, v1::SubmitOutcome outcome) {
-    return Answer(std::move(rec.build), outcome);
-  };
   // Read-only answers first, without the submit lock: a replayed request_id
   // and a succeeded build stay what they are.
   if (!request.request_id().empty()) {
     SF_ASSIGN_OR_RETURN(auto prior, store_->FindByRequestId(owner, request.request_id()));
-    if (prior) return finish(std::move(*prior), v1::SUBMIT_OUTCOME_REPLAYED);
+    if (prior) return Answer(std::move(prior->build), v1::SUBMIT_OUTCOME_REPLAYED);
   }
   if (!request.force()) {
     SF_ASSIGN_OR_RETURN(auto done, store_->FindSucceededByDigest(b.digest(), verify));
-    if (done) return finish(std::move(*done), v1::SUBMIT_OUTCOME_REUSED);
+    if (done) return Answer(std::move(done->build), v1::SUBMIT_OUTCOME_REUSED);
   }
   // Joining and inserting must not interleave, or two identical submits
   // could both insert: one submitter at a time (the leader) decides and
@@ -215,9 +212,6 @@ void BuildManager::DecideAndInsert(const std::vector<PendingSubmit*>& batch) {
   created.reserve(batch.size());
   auto decide = [&](PendingSubmit& p) -> absl::Status {
     const v1::SubmitBuildRequest& request = *p.request;
-    auto answer = [&](store::BuildRecord rec, v1::SubmitOutcome outcome) {
-      p.result = Answer(std::move(rec.build), outcome);
-    };
     if (!request.request_id().empty()) {
       for (size_t i = 0; i < created.size(); ++i) {
         if (created[i].build.owner() == p.owner &&
@@ -228,14 +222,14 @@ void BuildManager::DecideAndInsert(const std::vector<PendingSubmit*>& batch) {
       }
       SF_ASSIGN_OR_RETURN(auto prior, store_->FindByRequestId(p.owner, request.request_id()));
       if (prior) {
-        answer(std::move(*prior), v1::SUBMIT_OUTCOME_REPLAYED);
+        p.result = Answer(std::move(prior->build), v1::SUBMIT_OUTCOME_REPLAYED);
         return absl::OkStatus();
       }
     }
     if (!request.force()) {
       SF_ASSIGN_OR_RETURN(auto active, store_->FindActiveByDigest(p.build.digest()));
       if (active && (active->build.verify() || !p.verify)) {
-        answer(std::move(*active), v1::SUBMIT_OUTCOME_JOINED);
+        p.result = Answer(std::move(active->build), v1::SUBMIT_OUTCOME_JOINED);
         return absl::OkStatus();
       }
       for (size_t i = 0; i < created.size(); ++i) {
