@@ -191,9 +191,16 @@ class LocalInstance : public Instance {
 
 class LocalProvider : public Provider {
  public:
-  explicit LocalProvider(fs::path root) : root_(std::move(root)) {}
+  LocalProvider(fs::path root, std::string host_os)
+      : root_(std::move(root)), host_os_(std::move(host_os)) {}
 
   std::string name() const override { return "local"; }
+
+  absl::Status Accepts(const v1::BuildSpec& spec) const override {
+    if (spec.os() == host_os_) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("the local provider builds for the host (",
+                                                   host_os_, ") only; got ", spec.os()));
+  }
 
   absl::Status Check() override {
     if (::access(root_.c_str(), W_OK) != 0) {
@@ -250,13 +257,15 @@ class LocalProvider : public Provider {
 
  private:
   fs::path root_;
+  std::string host_os_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Provider>> MakeLocalProvider(const fs::path& root) {
+absl::StatusOr<std::unique_ptr<Provider>> MakeLocalProvider(const fs::path& root,
+                                                            std::string host_os) {
   SF_RETURN_IF_ERROR(MakeDirs(root, 0700));
-  return std::unique_ptr<Provider>(new LocalProvider(root));
+  return std::unique_ptr<Provider>(new LocalProvider(root, std::move(host_os)));
 }
 
 }  // namespace sfactory::provider

@@ -7,12 +7,15 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "daemon/provider/provider.h"
 
 namespace sfactory::provider {
 
-// `root` holds one directory per instance; it is created if missing.
-absl::StatusOr<std::unique_ptr<Provider>> MakeLocalProvider(const std::filesystem::path& root);
+// `root` holds one directory per instance; it is created if missing. It
+// builds for the host only: `host_os` is the one OS a spec may name.
+absl::StatusOr<std::unique_ptr<Provider>> MakeLocalProvider(const std::filesystem::path& root,
+                                                            std::string host_os = "debian-12");
 
 }  // namespace sfactory::provider

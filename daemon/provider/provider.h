@@ -101,6 +101,10 @@ class Provider {
   virtual ~Provider() = default;
   virtual std::string name() const = 0;
 
+  // OK when this provider can build `spec` at all (whatever its health);
+  // InvalidArgument saying what it builds otherwise. `spec` is normalised.
+  virtual absl::Status Accepts(const v1::BuildSpec& spec) const { return absl::OkStatus(); }
+
   // OK when builds can run now. Otherwise Unavailable or FailedPrecondition
   // whose message says what is wrong and how to fix it.
   virtual absl::Status Check() = 0;

@@ -97,7 +97,7 @@ grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
   // client went away.
   auto drain = [&]() -> absl::StatusOr<bool> {
     for (;;) {
-      SF_ASSIGN_OR_RETURN(std::string chunk, build::ReadLogChunk(path, offset, kLogChunk));
+      SF_ASSIGN_OR_RETURN(std::string chunk, runner::ReadLogChunk(path, offset, kLogChunk));
       if (chunk.empty()) return true;
       v1::BuildEvent log_ev;
       log_ev.mutable_log()->set_offset(offset);

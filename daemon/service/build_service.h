@@ -4,16 +4,16 @@
 
 #include <atomic>
 
-#include "daemon/build/artifact_store.h"
-#include "daemon/build/manager.h"
+#include "daemon/artifacts/artifact_store.h"
+#include "daemon/lifecycle/build_manager.h"
 #include "sfactory/v1/sfactory.grpc.pb.h"
 
 namespace sfactory::service {
 
 class BuildServiceImpl final : public v1::BuildService::Service {
  public:
-  BuildServiceImpl(build::BuildManager* manager, store::Store* store,
-                   const build::ArtifactStore* artifacts, const std::atomic<bool>* shutting_down)
+  BuildServiceImpl(lifecycle::BuildManager* manager, store::Store* store,
+                   const artifacts::ArtifactStore* artifacts, const std::atomic<bool>* shutting_down)
       : manager_(manager), store_(store), artifacts_(artifacts), shutting_down_(shutting_down) {}
 
   grpc::Status SubmitBuild(grpc::ServerContext* ctx, const v1::SubmitBuildRequest* req,
@@ -30,9 +30,9 @@ class BuildServiceImpl final : public v1::BuildService::Service {
                              grpc::ServerWriter<v1::FetchArtifactResponse>* writer) override;
 
  private:
-  build::BuildManager* manager_;
+  lifecycle::BuildManager* manager_;
   store::Store* store_;
-  const build::ArtifactStore* artifacts_;
+  const artifacts::ArtifactStore* artifacts_;
   const std::atomic<bool>* shutting_down_;
 };
 

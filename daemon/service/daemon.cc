@@ -17,9 +17,9 @@
 #include "absl/strings/str_join.h"
 #include "common/fs.h"
 #include "common/status.h"
-#include "daemon/build/artifact_store.h"
-#include "daemon/build/manager.h"
-#include "daemon/build/runner.h"
+#include "daemon/artifacts/artifact_store.h"
+#include "daemon/lifecycle/build_manager.h"
+#include "daemon/runner/runner.h"
 #include "daemon/cache/source_cache.h"
 #include "daemon/service/build_service.h"
 #include "daemon/service/other_services.h"
@@ -122,12 +122,12 @@ absl::Status RunDaemon(const config::Config& config) {
   }
   cache::SourceCache sources(config.cache_dir / "sources", store.get(), &catalog);
   SF_RETURN_IF_ERROR(sources.Init());
-  build::ArtifactStore artifacts(state / "artifacts");
+  artifacts::ArtifactStore artifacts(state / "artifacts");
   SF_RETURN_IF_ERROR(artifacts.Init());
   SF_ASSIGN_OR_RETURN(std::unique_ptr<provider::Provider> provider, MakeProvider(config));
   spdlog::info("provider: {}", provider->name());
 
-  build::RunnerDeps deps;
+  runner::RunnerDeps deps;
   deps.provider = provider.get();
   deps.sources = &sources;
   deps.artifacts = &artifacts;
@@ -139,9 +139,9 @@ absl::Status RunDaemon(const config::Config& config) {
   deps.instance_cpus = config.instance_cpus;
   deps.instance_memory_bytes = config.instance_memory_bytes;
   deps.allow_downloads = config.allow_downloads;
-  build::Runner runner(deps);
+  runner::Runner runner(deps);
 
-  build::ManagerOptions mo;
+  lifecycle::ManagerOptions mo;
   mo.log_dir = state / "logs";
   mo.space_dir = state;
   mo.min_free_bytes = config.min_free_space_bytes;
@@ -151,7 +151,7 @@ absl::Status RunDaemon(const config::Config& config) {
   mo.queue_paused = config.queue_paused;
   mo.verify_by_default = config.verify_by_default;
   mo.defaults = {config.default_recipe, config.default_os, config.default_arch};
-  build::BuildManager manager(mo, store.get(), provider.get(), &recipes, &catalog, &runner,
+  lifecycle::BuildManager manager(mo, store.get(), provider.get(), &recipes, &catalog, &runner,
                               Clock::Real());
   SF_RETURN_IF_ERROR(manager.Start());
 

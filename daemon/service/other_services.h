@@ -7,7 +7,7 @@
 #include <string>
 
 #include "common/catalog.h"
-#include "daemon/build/manager.h"
+#include "daemon/lifecycle/build_manager.h"
 #include "daemon/cache/source_cache.h"
 #include "daemon/provider/provider.h"
 #include "daemon/recipe/recipe.h"
@@ -16,7 +16,7 @@
 namespace sfactory::service {
 
 struct InfoDeps {
-  build::BuildManager* manager;
+  lifecycle::BuildManager* manager;
   provider::Provider* provider;
   const recipe::RecipeSet* recipes;
   const Catalog* catalog;
@@ -48,7 +48,7 @@ class SourceServiceImpl final : public v1::SourceService::Service {
 };
 
 struct CacheDeps {
-  build::BuildManager* manager;
+  lifecycle::BuildManager* manager;
   provider::Provider* provider;
   std::filesystem::path state_dir;
   std::filesystem::path cache_dir;

@@ -11,7 +11,7 @@
 namespace sfactory::service {
 
 absl::StatusOr<std::unique_ptr<provider::Provider>> MakeProvider(const config::Config& config) {
-  auto local = [&] { return provider::MakeLocalProvider(config.state_dir / "work" / "local"); };
+  auto local = [&] { return provider::MakeLocalProvider(config.state_dir / "work" / "local", config.default_os); };
   if (config.provider == config::ProviderKind::kLocal) return local();
   // A broken `lxd:` section is an error even for `auto`: the operator meant it.
   SF_ASSIGN_OR_RETURN(provider::lxd::LxdOptions options,
@@ -27,14 +27,14 @@ absl::Status ValidateProviderConfig(const config::Config& config) {
   return provider::lxd::ParseLxdOptions(config.lxd_source, config.lxd).status();
 }
 
-build::PackageFn MakePackageFn(const config::Config& config) {
+runner::PackageFn MakePackageFn(const config::Config& config) {
   packaging::Compression compression = config.compression == config::CompressionKind::kGzip
                                            ? packaging::Compression::kGzip
                                            : packaging::Compression::kZstd;
   std::filesystem::path templates = config.data_dir / "modules";
   int64_t epoch = config.source_date_epoch;
-  return [=](const build::PackageInput& in,
-             const build::LogFn& log) -> absl::StatusOr<std::vector<build::PackageOutput>> {
+  return [=](const runner::PackageInput& in,
+             const runner::LogFn& log) -> absl::StatusOr<std::vector<runner::PackageOutput>> {
     packaging::PackageRequest req;
     req.tree_tar = in.tree_tar;
     req.work_dir = in.work_dir;
@@ -50,7 +50,7 @@ build::PackageFn MakePackageFn(const config::Config& config) {
     req.phases = in.phases;
     auto result = packaging::Package(req, log);
     if (!result.ok()) return result.status();
-    std::vector<build::PackageOutput> out;
+    std::vector<runner::PackageOutput> out;
     for (const auto& f : result->files) out.push_back({f.path, f.kind});
     return out;
   };

@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "daemon/build/runner.h"
+#include "daemon/runner/runner.h"
 #include "daemon/config/config.h"
 #include "daemon/provider/provider.h"
 
@@ -21,6 +21,6 @@ absl::Status ValidateProviderConfig(const config::Config& config);
 
 // The packaging step the runner calls, with this daemon's settings
 // (compression, SOURCE_DATE_EPOCH, module templates).
-build::PackageFn MakePackageFn(const config::Config& config);
+runner::PackageFn MakePackageFn(const config::Config& config);
 
 }  // namespace sfactory::service

@@ -1,8 +1,8 @@
-#include "daemon/scheduler/scheduler.h"
+#include "daemon/queue/scheduler.h"
 
 #include <algorithm>
 
-namespace sfactory::scheduler {
+namespace sfactory::queue {
 
 void Scheduler::Enqueue(QueuedBuild build) {
   if (running_.count(build.build_id)) return;
@@ -116,4 +116,4 @@ int Scheduler::Position(const std::string& build_id) const {
   return static_cast<int>(Order(&build_id).size());
 }
 
-}  // namespace sfactory::scheduler
+}  // namespace sfactory::queue

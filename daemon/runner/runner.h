@@ -12,14 +12,14 @@
 
 #include "absl/status/statusor.h"
 #include "common/catalog.h"
-#include "daemon/build/artifact_store.h"
-#include "daemon/build/build_log.h"
+#include "daemon/artifacts/artifact_store.h"
+#include "daemon/runner/build_log.h"
 #include "daemon/cache/source_cache.h"
 #include "daemon/provider/provider.h"
 #include "daemon/recipe/recipe.h"
 #include "sfactory/v1/sfactory.pb.h"
 
-namespace sfactory::build {
+namespace sfactory::runner {
 
 using LogFn = std::function<void(absl::string_view line)>;
 
@@ -48,7 +48,7 @@ using PackageFn = std::function<absl::StatusOr<std::vector<PackageOutput>>(
 struct RunnerDeps {
   provider::Provider* provider = nullptr;
   cache::SourceCache* sources = nullptr;
-  ArtifactStore* artifacts = nullptr;
+  artifacts::ArtifactStore* artifacts = nullptr;
   PackageFn package;
   std::filesystem::path work_root;   // host scratch: <work_root>/<build id>
   std::filesystem::path ccache_dir;
@@ -92,4 +92,4 @@ class Runner {
 // caches hit across patch releases.
 std::string InstallPrefix(const v1::BuildSpec& spec);
 
-}  // namespace sfactory::build
+}  // namespace sfactory::runner

@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "sfactory/v1/sfactory.pb.h"
 
-namespace sfactory::build {
+namespace sfactory::artifacts {
 
 class ArtifactStore {
  public:
@@ -27,4 +27,4 @@ class ArtifactStore {
   std::filesystem::path root_;
 };
 
-}  // namespace sfactory::build
+}  // namespace sfactory::artifacts

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include "daemon/scheduler/scheduler.h"
+#include "daemon/queue/scheduler.h"
 
-namespace sfactory::scheduler {
+namespace sfactory::queue {
 namespace {
 
 QueuedBuild B(std::string id, int priority, int64_t seq, std::string owner, absl::Time at) {
@@ -98,9 +98,9 @@ TEST_CASE("Scheduler ignores a second Enqueue of a running build", "[scheduler]"
 }
 
 }  // namespace
-}  // namespace sfactory::scheduler
+}  // namespace sfactory::queue
 
-namespace sfactory::scheduler {
+namespace sfactory::queue {
 namespace {
 
 TEST_CASE("Scheduler Order and Position agree with successive Next calls", "[scheduler]") {
@@ -134,4 +134,4 @@ TEST_CASE("Scheduler Order and Position agree with successive Next calls", "[sch
 }
 
 }  // namespace
-}  // namespace sfactory::scheduler
+}  // namespace sfactory::queue

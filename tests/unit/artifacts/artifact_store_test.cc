@@ -1,4 +1,4 @@
-#include "daemon/build/artifact_store.h"
+#include "daemon/artifacts/artifact_store.h"
 
 #include <sys/stat.h>
 
@@ -10,7 +10,7 @@
 #include "tests/test_dir.h"
 #include "common/sha256.h"
 
-namespace sfactory::build {
+namespace sfactory::artifacts {
 namespace {
 
 namespace fs = std::filesystem;
@@ -101,4 +101,4 @@ TEST_CASE("ArtifactStore Init keeps artifacts and clears temporary files", "[bui
 }
 
 }  // namespace
-}  // namespace sfactory::build
+}  // namespace sfactory::artifacts

@@ -1,4 +1,4 @@
-#include "daemon/build/manager.h"
+#include "daemon/lifecycle/build_manager.h"
 
 #include <catch2/catch.hpp>
 
@@ -14,7 +14,7 @@
 #include "daemon/provider/local_provider.h"
 #include "tests/test_dir.h"
 
-namespace sfactory::build {
+namespace sfactory::lifecycle {
 namespace {
 
 using Scratch = ::sfactory::testing::ScratchDir;
@@ -35,9 +35,9 @@ struct Fixture {
     auto p = provider::MakeLocalProvider(tmp.path() / "instances");
     REQUIRE(p.ok());
     provider = std::move(*p);
-    RunnerDeps deps;
+    runner::RunnerDeps deps;
     deps.provider = provider.get();
-    runner = std::make_unique<Runner>(deps);
+    runner = std::make_unique<runner::Runner>(deps);
     ManagerOptions options;
     options.log_dir = tmp.path() / "logs";
     options.queue_paused = true;
@@ -54,7 +54,7 @@ struct Fixture {
   Catalog catalog;
   recipe::RecipeSet recipes;
   std::unique_ptr<provider::Provider> provider;
-  std::unique_ptr<Runner> runner;
+  std::unique_ptr<runner::Runner> runner;
   std::unique_ptr<BuildManager> manager;
 };
 
@@ -181,4 +181,4 @@ TEST_CASE("Concurrent distinct submits each make a build with increasing seq",
 }
 
 }  // namespace
-}  // namespace sfactory::build
+}  // namespace sfactory::lifecycle

@@ -1,4 +1,4 @@
-#include "daemon/build/artifact_store.h"
+#include "daemon/artifacts/artifact_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 #include "common/sha256.h"
 #include "common/status.h"
 
-namespace sfactory::build {
+namespace sfactory::artifacts {
 namespace fs = std::filesystem;
 
 absl::Status ArtifactStore::Init() {
@@ -52,4 +52,4 @@ absl::StatusOr<v1::Artifact> ArtifactStore::Put(const fs::path& file, const std:
   return a;
 }
 
-}  // namespace sfactory::build
+}  // namespace sfactory::artifacts

@@ -1,4 +1,4 @@
-#include "daemon/build/runner.h"
+#include "daemon/runner/runner.h"
 
 #include <catch2/catch.hpp>
 
@@ -19,7 +19,7 @@
 #include "common/sha256.h"
 #include "daemon/provider/local_provider.h"
 
-namespace sfactory::build {
+namespace sfactory::runner {
 namespace {
 
 namespace fs = std::filesystem;
@@ -49,7 +49,7 @@ struct Fixture {
     auto p = provider::MakeLocalProvider(instances());
     REQUIRE(p.ok());
     provider = std::move(*p);
-    artifacts = std::make_unique<ArtifactStore>(tmp.path() / "artifacts");
+    artifacts = std::make_unique<artifacts::ArtifactStore>(tmp.path() / "artifacts");
     REQUIRE(artifacts->Init().ok());
     auto l = BuildLog::Open(tmp.path() / "b1.log");
     REQUIRE(l.ok());
@@ -137,7 +137,7 @@ struct Fixture {
   Catalog catalog;
   std::unique_ptr<cache::SourceCache> sources;
   std::unique_ptr<provider::Provider> provider;
-  std::unique_ptr<ArtifactStore> artifacts;
+  std::unique_ptr<artifacts::ArtifactStore> artifacts;
   std::shared_ptr<BuildLog> log;
   std::unique_ptr<recipe::Recipe> recipe;
 
@@ -438,4 +438,4 @@ TEST_CASE("A source that is not cached fails the build before any instance", "[b
 }
 
 }  // namespace
-}  // namespace sfactory::build
+}  // namespace sfactory::runner

@@ -1,4 +1,4 @@
-#include "daemon/build/build_log.h"
+#include "daemon/runner/build_log.h"
 
 #include <catch2/catch.hpp>
 
@@ -11,7 +11,7 @@
 #include "common/fs.h"
 #include "tests/test_dir.h"
 
-namespace sfactory::build {
+namespace sfactory::runner {
 namespace {
 
 namespace fs = std::filesystem;
@@ -167,4 +167,4 @@ TEST_CASE("BuildLog Open fails for a path in a missing directory", "[build][log]
 }
 
 }  // namespace
-}  // namespace sfactory::build
+}  // namespace sfactory::runner

@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "common/fs.h"
 
-namespace sfactory::build {
+namespace sfactory::runner {
 
 class BuildLog {
  public:
@@ -57,4 +57,4 @@ class BuildLog {
 absl::StatusOr<std::string> ReadLogChunk(const std::filesystem::path& path, uint64_t offset,
                                          size_t max);
 
-}  // namespace sfactory::build
+}  // namespace sfactory::runner

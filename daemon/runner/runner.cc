@@ -1,4 +1,4 @@
-#include "daemon/build/runner.h"
+#include "daemon/runner/runner.h"
 
 #include <thread>
 
@@ -10,7 +10,7 @@
 #include "common/spec.h"
 #include "common/status.h"
 
-namespace sfactory::build {
+namespace sfactory::runner {
 namespace fs = std::filesystem;
 namespace {
 
@@ -295,7 +295,7 @@ std::string InstallPrefix(const v1::BuildSpec& spec) {
 
 RunOutcome Runner::Run(const RunRequest& request, BuildLog& log, provider::CancelToken& cancel,
                        const std::function<void(const std::string&)>& on_phase) {
-  return ::sfactory::build::Run(deps_, request, log, cancel, on_phase).Execute();
+  return ::sfactory::runner::Run(deps_, request, log, cancel, on_phase).Execute();
 }
 
-}  // namespace sfactory::build
+}  // namespace sfactory::runner

@@ -1,4 +1,4 @@
-#include "daemon/build/build_log.h"
+#include "daemon/runner/build_log.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 
 #include "common/status.h"
 
-namespace sfactory::build {
+namespace sfactory::runner {
 
 absl::StatusOr<std::shared_ptr<BuildLog>> BuildLog::Open(const std::filesystem::path& path) {
   SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_WRONLY | O_CREAT | O_APPEND, 0644));
@@ -76,4 +76,4 @@ absl::StatusOr<std::string> ReadLogChunk(const std::filesystem::path& path, uint
   return buf;
 }
 
-}  // namespace sfactory::build
+}  // namespace sfactory::runner

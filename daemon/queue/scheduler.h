@@ -18,7 +18,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 
-namespace sfactory::scheduler {
+namespace sfactory::queue {
 
 struct QueuedBuild {
   std::string build_id;
@@ -73,4 +73,4 @@ class Scheduler {
   std::map<std::string, std::string> running_;  // id → owner
 };
 
-}  // namespace sfactory::scheduler
+}  // namespace sfactory::queue
