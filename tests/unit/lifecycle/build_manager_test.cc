@@ -11,7 +11,12 @@
 
 #include "absl/synchronization/barrier.h"
 #include "common/clock.h"
+#include "absl/strings/match.h"
+#include "common/status.h"
+#include "daemon/artifacts/artifact_store.h"
+#include "daemon/cache/source_cache.h"
 #include "daemon/provider/local_provider.h"
+#include "tests/fake_provider.h"
 #include "tests/test_dir.h"
 
 namespace sfactory::lifecycle {
@@ -178,6 +183,278 @@ TEST_CASE("Concurrent distinct submits each make a build with increasing seq",
     CHECK((*unfinished)[i - 1].seq < (*unfinished)[i].seq);
   }
   CHECK(f.manager->queued() == n);
+}
+
+}  // namespace
+
+// --- The lifecycle with builds that run: a real Runner over a fake
+// provider (its health and phases set by each test), the hello recipe with
+// its source in a real cache, and a packager that writes two small files.
+namespace {
+
+using ::sfactory::testing::FakeProvider;
+
+struct RunningFixture {
+  explicit RunningFixture(bool paused = false) {
+    auto s = store::Store::Open(tmp.path() / "state.db");
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    auto c = Catalog::LoadFile(SFACTORY_SOURCE_DIR "/templates/catalog.yaml");
+    REQUIRE(c.ok());
+    catalog = std::move(*c);
+    auto r = recipe::RecipeSet::Load({SFACTORY_SOURCE_DIR "/tests/recipes"});
+    REQUIRE(r.ok());
+    recipes = std::move(*r);
+    sources = std::make_unique<cache::SourceCache>(tmp.path() / "sources", store.get(), &catalog);
+    REQUIRE(sources->Init().ok());
+    REQUIRE(sources->AddFile(SFACTORY_SOURCE_DIR "/tests/fixtures/hello-1.0.tar.gz",
+                             "hello-1.0.tar.gz").ok());
+    artifacts = std::make_unique<artifacts::ArtifactStore>(tmp.path() / "artifacts");
+    REQUIRE(artifacts->Init().ok());
+    runner::RunnerDeps deps;
+    deps.provider = &provider;
+    deps.sources = sources.get();
+    deps.artifacts = artifacts.get();
+    deps.work_root = tmp.path() / "work";
+    deps.allow_downloads = false;
+    deps.package = [](const runner::PackageInput& in, const runner::LogFn&)
+        -> absl::StatusOr<std::vector<runner::PackageOutput>> {
+      const auto software = in.out_dir / "hello-software.tar.gz";
+      const auto module = in.out_dir / "hello-module.tar.gz";
+      SF_RETURN_IF_ERROR(WriteFileAtomic(software, "software of " + in.build_id));
+      SF_RETURN_IF_ERROR(WriteFileAtomic(module, "module of " + in.build_id));
+      return std::vector<runner::PackageOutput>{{software, "software"}, {module, "module"}};
+    };
+    runner = std::make_unique<runner::Runner>(deps);
+    options.log_dir = tmp.path() / "logs";
+    REQUIRE(MakeDirs(options.log_dir).ok());
+    options.queue_paused = paused;
+    options.retry_cap = 2;
+    options.stop_timeout = absl::Milliseconds(300);
+    options.defaults = {"hello", "debian-12", "x86_64"};
+  }
+
+  // A manager over this fixture's store and provider (several may be made,
+  // as a daemon restart would).
+  std::unique_ptr<BuildManager> NewManager() {
+    auto m = std::make_unique<BuildManager>(options, store.get(), &provider, &recipes, &catalog,
+                                            runner.get(), Clock::Real());
+    REQUIRE(m->Start().ok());
+    return m;
+  }
+
+  std::string SubmitHello(BuildManager& m, const std::string& version = "24.11.5") {
+    v1::SubmitBuildRequest r;
+    r.mutable_spec()->set_slurm_version(version);
+    r.mutable_spec()->set_recipe("hello");
+    r.set_no_verify(true);
+    auto result = m.Submit(r, "alice");
+    INFO(result.status());
+    REQUIRE(result.ok());
+    return result->build.id();
+  }
+
+  // Polls until the build reaches `state` (or 20 s pass); returns it as stored.
+  v1::Build WaitForState(BuildManager& m, const std::string& id, v1::BuildState state) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    v1::Build b;
+    while (absl::Now() < deadline) {
+      auto got = m.Get(id);
+      REQUIRE(got.ok());
+      b = *got;
+      if (b.state() == state) return b;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    FAIL("build " << id << " did not reach state " << state << "; it is " << b.ShortDebugString());
+    return b;
+  }
+
+  std::string Log(const std::string& id) {
+    auto text = ReadFile(options.log_dir / (id + ".log"));
+    return text.ok() ? *text : "";
+  }
+
+  std::vector<std::string> EventMessages(const std::string& id) {
+    auto events = store->ListEvents(id);
+    REQUIRE(events.ok());
+    std::vector<std::string> out;
+    for (const auto& e : *events) out.push_back(e.message);
+    return out;
+  }
+
+  Scratch tmp;
+  FakeProvider provider;
+  std::unique_ptr<store::Store> store;
+  Catalog catalog;
+  recipe::RecipeSet recipes;
+  std::unique_ptr<cache::SourceCache> sources;
+  std::unique_ptr<artifacts::ArtifactStore> artifacts;
+  std::unique_ptr<runner::Runner> runner;
+  ManagerOptions options;
+};
+
+bool Contains(const std::vector<std::string>& v, absl::string_view needle) {
+  for (const auto& s : v) {
+    if (absl::StrContains(s, needle)) return true;
+  }
+  return false;
+}
+
+TEST_CASE("BuildManager runs a submitted build to SUCCEEDED with its artifacts",
+          "[lifecycle]") {
+  RunningFixture f;
+  auto m = f.NewManager();
+  std::string id = f.SubmitHello(*m);
+  v1::Build b = f.WaitForState(*m, id, v1::BUILD_STATE_SUCCEEDED);
+  CHECK(b.attempt() == 1);
+  CHECK(b.artifacts_size() == 2);
+  CHECK(b.current_phase().empty());
+  CHECK(f.provider.live_instances() == 0);
+  CHECK(f.provider.orphan_sweeps() == 1);
+  CHECK(absl::StrContains(f.Log(id), "succeeded"));
+}
+
+TEST_CASE("BuildManager Cancel of a queued build cancels it and it never runs", "[lifecycle]") {
+  RunningFixture f(/*paused=*/true);
+  auto m = f.NewManager();
+  std::string id = f.SubmitHello(*m);
+  CHECK(m->queued() == 1);
+  auto cancelled = m->Cancel(id, "not needed");
+  REQUIRE(cancelled.ok());
+  CHECK(cancelled->state() == v1::BUILD_STATE_CANCELLED);
+  CHECK(cancelled->error() == "cancelled: not needed");
+  CHECK(cancelled->queue_position() == 0);
+  CHECK(m->queued() == 0);
+  m->SetPaused(false);
+  absl::SleepFor(absl::Milliseconds(300));
+  CHECK(f.provider.creates() == 0);
+  auto stored = f.store->GetBuild(id);
+  REQUIRE(stored.ok());
+  CHECK(stored->build.state() == v1::BUILD_STATE_CANCELLED);
+  CHECK(Contains(f.EventMessages(id), "cancelled: not needed"));
+}
+
+TEST_CASE("BuildManager Cancel of a running build stops its phase and names the phase",
+          "[lifecycle]") {
+  RunningFixture f;
+  f.provider.SetPhase(FakeProvider::Phase::kWaitForCancel);
+  auto m = f.NewManager();
+  std::string id = f.SubmitHello(*m);
+  REQUIRE(f.provider.WaitForExec(absl::Seconds(20)));
+  auto answer = m->Cancel(id, "wrong version");
+  REQUIRE(answer.ok());
+  v1::Build b = f.WaitForState(*m, id, v1::BUILD_STATE_CANCELLED);
+  CHECK(b.error() == "cancelled: wrong version (during unpack)");
+  CHECK(b.attempt() == 1);
+  CHECK(f.provider.live_instances() == 0);
+  CHECK(absl::StrContains(f.Log(id), "==> cancelled: wrong version"));
+  // A finished build has nothing left to cancel.
+  auto again = m->Cancel(id, "");
+  CHECK(again.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(absl::StrContains(again.status().message(), "nothing to cancel"));
+}
+
+TEST_CASE("BuildManager Start requeues builds a dead daemon left running and fails them at the "
+          "retry cap",
+          "[lifecycle]") {
+  RunningFixture f(/*paused=*/true);
+  auto left_running = [&](int attempt) {
+    store::BuildRecord rec;
+    rec.build.set_id(queue::NewBuildId());
+    rec.build.set_state(v1::BUILD_STATE_RUNNING);
+    rec.build.set_attempt(attempt);
+    rec.build.set_owner("alice");
+    rec.build.set_digest("d-" + rec.build.id());
+    rec.build.set_current_phase("compile");
+    rec.build.mutable_spec()->set_slurm_version("24.11.5");
+    rec.build.mutable_spec()->set_recipe("hello");
+    REQUIRE(f.store->InsertBuild(&rec).ok());
+    return rec.build.id();
+  };
+  std::string below_cap = left_running(1);
+  std::string at_cap = left_running(2);  // retry_cap is 2
+  auto m = f.NewManager();
+
+  auto requeued = f.store->GetBuild(below_cap);
+  REQUIRE(requeued.ok());
+  CHECK(requeued->build.state() == v1::BUILD_STATE_QUEUED);
+  CHECK(requeued->build.current_phase().empty());
+  CHECK(Contains(f.EventMessages(below_cap), "requeued after a daemon restart (attempt 1 of 2)"));
+
+  auto failed = f.store->GetBuild(at_cap);
+  REQUIRE(failed.ok());
+  CHECK(failed->build.state() == v1::BUILD_STATE_FAILED);
+  CHECK(absl::StrContains(failed->build.error(), "retry_cap 2"));
+  CHECK(failed->build.has_finished_at());
+  CHECK(m->queued() == 1);
+
+  // The requeued one runs once the queue moves, as attempt 2.
+  m->SetPaused(false);
+  v1::Build done = f.WaitForState(*m, below_cap, v1::BUILD_STATE_SUCCEEDED);
+  CHECK(done.attempt() == 2);
+}
+
+TEST_CASE("BuildManager requeues a build when the provider goes away, without counting an "
+          "attempt, and runs it when the provider is back",
+          "[lifecycle]") {
+  RunningFixture f;
+  f.provider.SetOutage(absl::UnavailableError("fake: down for maintenance"));
+  auto m = f.NewManager();
+  std::string id = f.SubmitHello(*m);
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (f.provider.creates() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  REQUIRE(f.provider.creates() == 1);
+  v1::Build waiting = f.WaitForState(*m, id, v1::BUILD_STATE_QUEUED);
+  CHECK(waiting.attempt() == 0);
+  CHECK(absl::StrContains(f.Log(id), "requeued: the provider is not usable"));
+  CHECK(Contains(f.EventMessages(id), "requeued: the provider is not usable"));
+  deadline = absl::Now() + absl::Seconds(20);
+  while (m->provider_problem().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  CHECK(m->provider_problem() == "fake: down for maintenance");
+  int creates_while_down = f.provider.creates();
+  absl::SleepFor(absl::Milliseconds(500));
+  CHECK(f.provider.creates() == creates_while_down);  // nothing starts while it is down
+
+  f.provider.SetOutage(absl::OkStatus());
+  v1::Build done = f.WaitForState(*m, id, v1::BUILD_STATE_SUCCEEDED);
+  CHECK(done.attempt() == 1);
+  CHECK(m->provider_problem().empty());
+}
+
+TEST_CASE("BuildManager Shutdown with a stuck build returns after stop_timeout, and the next "
+          "start requeues the build",
+          "[lifecycle]") {
+  RunningFixture f;
+  f.provider.SetPhase(FakeProvider::Phase::kIgnoreCancel);
+  auto first = f.NewManager();
+  std::string id = f.SubmitHello(*first);
+  REQUIRE(f.provider.WaitForExec(absl::Seconds(20)));
+  absl::Time start = absl::Now();
+  first->Shutdown();
+  absl::Duration took = absl::Now() - start;
+  CHECK(took >= f.options.stop_timeout);
+  CHECK(took < f.options.stop_timeout + absl::Seconds(5));
+  auto stored = f.store->GetBuild(id);
+  REQUIRE(stored.ok());
+  CHECK(stored->build.state() == v1::BUILD_STATE_RUNNING);  // as a killed daemon leaves it
+
+  // The next daemon (paused, so the stuck thread and it do not race).
+  f.options.queue_paused = true;
+  auto second = f.NewManager();
+  auto requeued = f.store->GetBuild(id);
+  REQUIRE(requeued.ok());
+  CHECK(requeued->build.state() == v1::BUILD_STATE_QUEUED);
+  CHECK(second->queued() == 1);
+
+  // Let the stuck phase end so the first manager's thread finishes before
+  // the manager goes away.
+  f.provider.Unblock();
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (first->running() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  CHECK(first->running() == 0);
+  second->Shutdown();
 }
 
 }  // namespace
