@@ -13,31 +13,31 @@ namespace {
 // A value other than the default for every key. Lists hold one item:
 // --show-config prints a longer list as "a, b", which reads back as one.
 const char* kEveryKeyChanged = R"(
-listen: 127.0.0.1:7000
-socket_group: builders
-state_dir: /srv/sf/state
-cache_dir: /srv/sf/cache
-data_dir: /srv/sf/data
-catalog: /srv/sf/catalog.yaml
-recipe_dirs: [/srv/sf/r1]
-provider: lxd
-max_parallel_builds: 4
-build_jobs: 16
-retry_cap: 5
-priority_aging_seconds: 60
-queue_paused: true
-verify_by_default: no
+listen: 127.0.0.1:7100
+socket_group: wheel
+state_dir: /data/state
+cache_dir: /fast/cache
+data_dir: /data/share
+catalog: /data/releases.yaml
+recipe_dirs: [/data/recipes-local]
+provider: local
+max_parallel_builds: 256
+build_jobs: 1
+retry_cap: 100
+priority_aging_seconds: 0
+queue_paused: yes
+verify_by_default: false
 compression: gzip
-source_date_epoch: 1234
-default_recipe: other
-default_os: debian-13
-default_arch: riscv64
-instance_cpus: 8
-instance_memory: 8GiB
-min_free_space: 500MiB
-allow_downloads: off
-log_level: debug
-lxd: {project: sfactory, storage_pool: fast}
+source_date_epoch: 1700000000
+default_recipe: spack
+default_os: ubuntu-24.04
+default_arch: ppc64le
+instance_cpus: 4096
+instance_memory: 1KiB
+min_free_space: 0
+allow_downloads: no
+log_level: trace
+lxd: {project: ci, base_max_age_days: 7}
 )";
 
 TEST_CASE("Every config key parses its own printed value back", "[config]") {
