@@ -3,14 +3,20 @@
 // Only the command table in run.cc lists them.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "client/connection.h"
+#include "client/fetch.h"
 #include "client/flags.h"
 #include "google/protobuf/message.h"
+#include "google/protobuf/struct.pb.h"
 
 namespace sfactory::client {
 
@@ -28,6 +34,9 @@ class CommandContext {
   bool json() const { return args_.Bool("json"); }
   // The daemon at --address / $SFACTORY_ADDRESS / the default socket.
   absl::StatusOr<Connection*> Connect();
+  // Connects, then makes one call through Connection::Unary (default
+  // deadline, retries): `call` gets the connection and a fresh context.
+  absl::Status Call(const std::function<grpc::Status(Connection&, grpc::ClientContext&)>& call);
 
  private:
   const ParsedArgs& args_;
@@ -37,15 +46,32 @@ class CommandContext {
   std::unique_ptr<Connection> connection_;
 };
 
+// Shared by the commands (commands_common.cc).
+
 // Writes the message's JSON document to ctx.out().
 absl::Status PrintJson(CommandContext& ctx, const google::protobuf::Message& message);
+// A listing of `rows` items: with --json the whole response; else `none` on
+// ctx.err() when there are no rows, or the table `render` returns.
+absl::Status PrintListing(CommandContext& ctx, const google::protobuf::Message& response,
+                          int rows, absl::string_view none,
+                          const std::function<std::string()>& render);
+// Writes log bytes to `out` at once; INTERNAL when `out` fails.
+absl::Status WriteOut(std::ostream& out, absl::string_view data);
+absl::StatusOr<v1::Build> GetBuild(Connection& conn, const std::string& id);
+// The JSON list of what FetchArtifacts fetched, and the plain form: one path a line.
+google::protobuf::Value FetchedJson(const std::vector<FetchedArtifact>& fetched);
+void PrintPaths(std::ostream& out, const std::vector<FetchedArtifact>& fetched);
+
+// commands_submit.cc
+absl::Status SubmitCommand(CommandContext& ctx);
 
 // commands_builds.cc
-absl::Status SubmitCommand(CommandContext& ctx);
 absl::Status ListCommand(CommandContext& ctx);
 absl::Status StatusCommand(CommandContext& ctx);
-absl::Status LogsCommand(CommandContext& ctx);
 absl::Status CancelCommand(CommandContext& ctx);
+
+// commands_output.cc
+absl::Status LogsCommand(CommandContext& ctx);
 absl::Status FetchCommand(CommandContext& ctx);
 
 // commands_admin.cc

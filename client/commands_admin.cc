@@ -134,39 +134,26 @@ absl::Status SourcesAddCommand(CommandContext& ctx) {
 }
 
 absl::Status SourcesListCommand(CommandContext& ctx) {
-  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
-  v1::ListSourcesRequest request;
   v1::ListSourcesResponse response;
-  SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
-    return conn->sources().ListSources(&c, request, &response);
+  SF_RETURN_IF_ERROR(ctx.Call([&](Connection& conn, grpc::ClientContext& c) {
+    return conn.sources().ListSources(&c, v1::ListSourcesRequest(), &response);
   }));
-  if (ctx.json()) return PrintJson(ctx, response);
-  if (response.sources().empty()) {
-    ctx.err() << "no sources\n";
-    return absl::OkStatus();
-  }
-  Table table({"NAME", "SIZE", "ADDED", "SHA256"});
-  for (const v1::Source& s : response.sources()) {
-    table.Add({s.name(), FormatSize(s.size()), FormatLocalTime(s.added_at()), s.sha256()});
-  }
-  ctx.out() << table.Render();
-  return absl::OkStatus();
+  return PrintListing(ctx, response, response.sources_size(), "no sources", [&] {
+    Table table({"NAME", "SIZE", "ADDED", "SHA256"});
+    for (const v1::Source& s : response.sources()) {
+      table.Add({s.name(), FormatSize(s.size()), FormatLocalTime(s.added_at()), s.sha256()});
+    }
+    return table.Render();
+  });
 }
 
 absl::Status ImagesListCommand(CommandContext& ctx) {
-  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
-  v1::ListBaseImagesRequest request;
   v1::ListBaseImagesResponse response;
-  SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
-    return conn->images().ListBaseImages(&c, request, &response);
+  SF_RETURN_IF_ERROR(ctx.Call([&](Connection& conn, grpc::ClientContext& c) {
+    return conn.images().ListBaseImages(&c, v1::ListBaseImagesRequest(), &response);
   }));
-  if (ctx.json()) return PrintJson(ctx, response);
-  if (response.images().empty()) {
-    ctx.err() << "no base images\n";
-    return absl::OkStatus();
-  }
-  ctx.out() << ImagesTable(response.images());
-  return absl::OkStatus();
+  return PrintListing(ctx, response, response.images_size(), "no base images",
+                      [&] { return ImagesTable(response.images()); });
 }
 
 absl::Status ImagesRebuildCommand(CommandContext& ctx) {
@@ -191,10 +178,9 @@ absl::Status ImagesRebuildCommand(CommandContext& ctx) {
 absl::Status ImagesPruneCommand(CommandContext& ctx) {
   v1::PruneBaseImagesRequest request;
   request.set_all(ctx.args().Bool("all"));
-  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
   v1::PruneBaseImagesResponse response;
-  SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
-    return conn->images().PruneBaseImages(&c, request, &response);
+  SF_RETURN_IF_ERROR(ctx.Call([&](Connection& conn, grpc::ClientContext& c) {
+    return conn.images().PruneBaseImages(&c, request, &response);
   }));
   if (ctx.json()) return PrintJson(ctx, response);
   ctx.err() << "removed " << response.removed_size() << " base image"
@@ -204,10 +190,9 @@ absl::Status ImagesPruneCommand(CommandContext& ctx) {
 }
 
 absl::Status CacheUsageCommand(CommandContext& ctx) {
-  SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
   v1::CacheUsage usage;
-  SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
-    return conn->caches().GetUsage(&c, v1::GetUsageRequest(), &usage);
+  SF_RETURN_IF_ERROR(ctx.Call([&](Connection& conn, grpc::ClientContext& c) {
+    return conn.caches().GetUsage(&c, v1::GetUsageRequest(), &usage);
   }));
   if (ctx.json()) return PrintJson(ctx, usage);
   Table table({"AREA", "SIZE", "FILES", "PATH", "WHAT"});

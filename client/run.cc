@@ -8,7 +8,6 @@
 #include "client/commands.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
-#include "common/paths.h"
 
 namespace sfactory::client {
 namespace {
@@ -181,23 +180,6 @@ int Fail(std::ostream& err, const absl::Status& status, absl::string_view hint =
 }
 
 }  // namespace
-
-absl::StatusOr<Connection*> CommandContext::Connect() {
-  if (connection_ == nullptr) {
-    absl::StatusOr<std::unique_ptr<Connection>> c =
-        Connection::Open(ResolveAddress(args_.String("address")), connect_);
-    if (!c.ok()) return c.status();
-    connection_ = std::move(*c);
-  }
-  return connection_.get();
-}
-
-absl::Status PrintJson(CommandContext& ctx, const google::protobuf::Message& message) {
-  absl::StatusOr<std::string> json = ToJson(message);
-  if (!json.ok()) return json.status();
-  ctx.out() << *json << std::flush;
-  return absl::OkStatus();
-}
 
 int Run(const std::vector<std::string>& args, const RunOptions& options) {
   std::ostream& out = options.out ? *options.out : std::cout;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/fs.h"
+#include "common/names.h"
 #include "common/sha256.h"
 #include "common/status.h"
 #include "common/yaml_util.h"
@@ -15,14 +16,13 @@ namespace {
 
 const std::regex kSeriesRe(R"(^[0-9]{2}\.[0-9]{2}$)");
 const std::regex kReleaseRe(R"(^[0-9]{2}\.[0-9]{2}\.[0-9]{1,3}$)");
-const std::regex kFileNameRe(R"(^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$)");
 
 absl::StatusOr<SourceFile> ParseSource(absl::string_view src, const YAML::Node& node) {
   SF_RETURN_IF_ERROR(CheckKeys(src, node, {"name", "sha256", "top_dir", "urls"}));
   SourceFile f;
   if (!node["name"]) return YamlError(src, node, "source needs a 'name'");
   SF_ASSIGN_OR_RETURN(f.name, YamlString(src, node["name"]));
-  if (!std::regex_match(f.name, kFileNameRe)) {
+  if (!IsValidSourceFileName(f.name)) {
     return YamlError(src, node["name"], absl::StrCat("bad source file name '", f.name, "'"));
   }
   if (node["sha256"]) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/names.h"
 #include "common/sha256.h"
 #include "common/status.h"
 
@@ -13,7 +14,6 @@ namespace sfactory {
 namespace {
 
 const std::regex kVersionRe(R"(^[0-9]{2}\.[0-9]{2}(\.[0-9]{1,3})?$)");
-const std::regex kNameRe(R"(^[a-z][a-z0-9-]{0,31}$)");
 const std::regex kOsRe(R"(^[a-z][a-z0-9.-]{0,31}$)");
 const std::regex kArchRe(R"(^(x86_64|aarch64|ppc64le|riscv64)$)");
 
@@ -36,12 +36,12 @@ absl::Status ValidateSpec(const v1::BuildSpec& spec) {
         absl::StrCat("Slurm version ", Quote(spec.slurm_version()),
                      " is malformed; write a series like 24.11 or a release like 24.11.5"));
   }
-  if (!spec.recipe().empty() && !std::regex_match(spec.recipe(), kNameRe)) {
+  if (!spec.recipe().empty() && !IsValidName(spec.recipe())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "recipe ", Quote(spec.recipe()), " is malformed; recipe names are [a-z][a-z0-9-]*"));
   }
   for (const auto& v : spec.variants()) {
-    if (!std::regex_match(v, kNameRe)) {
+    if (!IsValidName(v)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "variant ", Quote(v), " is malformed; variants are lower-case [a-z][a-z0-9-]*, "
           "at most 32 characters"));

@@ -1,10 +1,11 @@
-// sfactoryd's configuration: one table of keys (kKeys) with defaults and
-// help. Every value records where it came from (default, file, flag) so
-// `sfactoryd --show-config` can say.
+// sfactoryd's configuration: one table of keys (Keys()), each with its
+// default, help, parser and printer. Every value records where it came from
+// (default, environment, file, flag) so `sfactoryd --show-config` can say.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,13 +54,30 @@ struct Config {
   std::map<std::string, std::string> origin;
 };
 
+// How one key's value goes from YAML into Config and back to text.
+struct KeyCodec {
+  // Sets the key's field from `node`, read from `source`. A bad value is
+  // InvalidArgument naming source:line; `config` may then be half set.
+  std::function<absl::Status(absl::string_view source, const YAML::Node& node, Config& config)>
+      parse;
+  // The value as --show-config prints it. `parse` reads it back, except that
+  // a list of two or more prints as "a, b", which reads back as one item.
+  std::function<std::string(const Config& config)> print;
+};
+
+// One top-level key. Adding a key is one entry in the table (config.cc)
+// plus its Config field.
 struct KeyInfo {
   const char* key;
-  const char* default_text;
+  const char* default_text;  // for --help; the value itself is DefaultConfig()'s
   const char* help;
+  KeyCodec codec;
 };
-// Every top-level key, in the order `--help` lists them.
+// Every top-level key, in the order `--help` and `--show-config` list them.
 const std::vector<KeyInfo>& Keys();
+
+// The key part of `sfactoryd --help`: two lines a key, default and help.
+std::string KeysHelp();
 
 // Defaults for this user (root or not) and machine, derived keys resolved.
 Config DefaultConfig();

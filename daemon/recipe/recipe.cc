@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/fs.h"
+#include "common/names.h"
 #include "common/sha256.h"
 #include "common/status.h"
 #include "common/yaml_util.h"
@@ -14,17 +15,27 @@ namespace sfactory::recipe {
 namespace fs = std::filesystem;
 namespace {
 
-const std::regex kNameRe(R"(^[a-z][a-z0-9-]{0,31}$)");
-const std::regex kFileRe(R"(^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$)");
+// A script or artifact: a plain file name in the recipe directory.
+bool IsRecipeFileName(absl::string_view name) {
+  static const std::regex kFileRe(R"(^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$)");
+  return std::regex_match(name.begin(), name.end(), kFileRe);
+}
+
+// A distribution package the base image installs.
+bool IsPackageName(absl::string_view name) {
+  static const std::regex kPackageRe(R"(^[a-z0-9][a-z0-9.+-]*$)");
+  return std::regex_match(name.begin(), name.end(), kPackageRe);
+}
 
 absl::StatusOr<std::vector<std::string>> NameList(absl::string_view src, const YAML::Node& n,
-                                                  const std::regex& re, absl::string_view what) {
+                                                  bool (*valid)(absl::string_view),
+                                                  absl::string_view what) {
   std::vector<std::string> out;
   if (!n) return out;
   if (!n.IsSequence()) return YamlError(src, n, absl::StrCat("'", what, "' must be a list"));
   for (const auto& item : n) {
     SF_ASSIGN_OR_RETURN(std::string s, YamlString(src, item));
-    if (!std::regex_match(s, re)) {
+    if (!valid(s)) {
       return YamlError(src, item, absl::StrCat("bad ", what, " entry '", s, "'"));
     }
     out.push_back(std::move(s));
@@ -45,11 +56,11 @@ absl::StatusOr<std::vector<PhaseTemplate>> LoadPhases(const fs::path& dir, absl:
     }
     PhaseTemplate p;
     SF_ASSIGN_OR_RETURN(p.name, YamlString(src, item["name"]));
-    if (!std::regex_match(p.name, kNameRe)) {
+    if (!IsValidName(p.name)) {
       return YamlError(src, item["name"], absl::StrCat("bad phase name '", p.name, "'"));
     }
     SF_ASSIGN_OR_RETURN(std::string file, YamlString(src, item["script"]));
-    if (!std::regex_match(file, kFileRe)) {
+    if (!IsRecipeFileName(file)) {
       return YamlError(src, item["script"], "script must be a file name in the recipe directory");
     }
     auto text = ReadFile(dir / file);
@@ -134,9 +145,8 @@ absl::StatusOr<Recipe> LoadRecipe(const fs::path& dir) {
   if (root["description"]) {
     SF_ASSIGN_OR_RETURN(r.description, YamlString(src, root["description"]));
   }
-  SF_ASSIGN_OR_RETURN(r.variants, NameList(src, root["variants"], kNameRe, "variants"));
-  static const std::regex kPackageRe(R"(^[a-z0-9][a-z0-9.+-]*$)");
-  SF_ASSIGN_OR_RETURN(r.packages, NameList(src, root["packages"], kPackageRe, "packages"));
+  SF_ASSIGN_OR_RETURN(r.variants, NameList(src, root["variants"], IsValidName, "variants"));
+  SF_ASSIGN_OR_RETURN(r.packages, NameList(src, root["packages"], IsPackageName, "packages"));
   const YAML::Node source = root["source"];
   if (!source) return YamlError(src, root, "recipe needs 'source' (slurm or a fixed tarball)");
   if (source.IsScalar()) {
@@ -162,11 +172,12 @@ absl::StatusOr<Recipe> LoadRecipe(const fs::path& dir) {
   SF_ASSIGN_OR_RETURN(r.verify, LoadPhases(dir, src, root["verify"], "verify"));
   if (root["package"]) {
     SF_ASSIGN_OR_RETURN(r.package_name, YamlString(src, root["package"]));
-    if (!std::regex_match(r.package_name, kNameRe)) {
+    if (!IsValidName(r.package_name)) {
       return YamlError(src, root["package"], "package must be a lower-case name");
     }
   }
-  SF_ASSIGN_OR_RETURN(r.artifacts, NameList(src, root["artifacts"], kFileRe, "artifacts"));
+  SF_ASSIGN_OR_RETURN(r.artifacts,
+                      NameList(src, root["artifacts"], IsRecipeFileName, "artifacts"));
   if (r.package_name.empty() == r.artifacts.empty()) {
     return YamlError(src, root, "recipe needs exactly one of 'package' and 'artifacts'");
   }

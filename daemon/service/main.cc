@@ -39,9 +39,7 @@ void PrintHelp() {
       "\n"
       "Config keys (all optional):\n",
       DefaultConfigPath().c_str());
-  for (const auto& k : config::Keys()) {
-    std::printf("  %-24s default %s\n  %-24s %s\n", k.key, k.default_text, "", k.help);
-  }
+  std::fputs(config::KeysHelp().c_str(), stdout);
   std::printf("\nExit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when it cannot start,\n"
               "2 for bad flags or config.\n");
 }

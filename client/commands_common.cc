@@ -1,0 +1,84 @@
+// What the command files share: the context, JSON and listing output, and
+// the calls more than one command makes.
+#include "client/commands.h"
+
+#include "client/output.h"
+#include "common/paths.h"
+#include "common/status.h"
+
+namespace sfactory::client {
+
+absl::StatusOr<Connection*> CommandContext::Connect() {
+  if (connection_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<Connection>> c =
+        Connection::Open(ResolveAddress(args_.String("address")), connect_);
+    if (!c.ok()) return c.status();
+    connection_ = std::move(*c);
+  }
+  return connection_.get();
+}
+
+absl::Status CommandContext::Call(
+    const std::function<grpc::Status(Connection&, grpc::ClientContext&)>& call) {
+  SF_ASSIGN_OR_RETURN(Connection * conn, Connect());
+  return conn->Unary([&](grpc::ClientContext& context) { return call(*conn, context); });
+}
+
+absl::Status PrintJson(CommandContext& ctx, const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> json = ToJson(message);
+  if (!json.ok()) return json.status();
+  ctx.out() << *json << std::flush;
+  return absl::OkStatus();
+}
+
+absl::Status PrintListing(CommandContext& ctx, const google::protobuf::Message& response,
+                          int rows, absl::string_view none,
+                          const std::function<std::string()>& render) {
+  if (ctx.json()) return PrintJson(ctx, response);
+  if (rows == 0) {
+    ctx.err() << none << "\n";
+  } else {
+    ctx.out() << render();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteOut(std::ostream& out, absl::string_view data) {
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.flush();
+  if (!out) return absl::InternalError("cannot write to stdout");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Build> GetBuild(Connection& conn, const std::string& id) {
+  v1::GetBuildRequest request;
+  request.set_build_id(id);
+  v1::Build build;
+  SF_RETURN_IF_ERROR(conn.Unary(
+      [&](grpc::ClientContext& c) { return conn.builds().GetBuild(&c, request, &build); }));
+  return build;
+}
+
+google::protobuf::Value FetchedJson(const std::vector<FetchedArtifact>& fetched) {
+  google::protobuf::Value list;
+  for (const FetchedArtifact& f : fetched) {
+    google::protobuf::Value item;
+    auto& fields = *item.mutable_struct_value()->mutable_fields();
+    fields["name"] = JsonString(f.name);
+    fields["path"] = JsonString(f.path.string());
+    fields["sha256"] = JsonString(f.sha256);
+    fields["size"] = JsonNumber(static_cast<double>(f.size));
+    fields["already_present"].set_bool_value(f.already_present);
+    fields["resumed_from"] = JsonNumber(static_cast<double>(f.resumed_from));
+    *list.mutable_list_value()->add_values() = std::move(item);
+  }
+  if (!list.has_list_value()) list.mutable_list_value();
+  return list;
+}
+
+void PrintPaths(std::ostream& out, const std::vector<FetchedArtifact>& fetched) {
+  for (const FetchedArtifact& f : fetched) out << f.path.string() << "\n";
+  out.flush();
+}
+
+}  // namespace sfactory::client

@@ -1,0 +1,39 @@
+#include "daemon/service/info_service.h"
+
+#ifndef SFACTORY_VERSION
+#define SFACTORY_VERSION "0.0.0"
+#endif
+
+namespace sfactory::service {
+
+grpc::Status ServerInfoServiceImpl::GetServerInfo(grpc::ServerContext*,
+                                                  const v1::GetServerInfoRequest*,
+                                                  v1::ServerInfo* resp) {
+  resp->set_version(SFACTORY_VERSION);
+  resp->set_provider(deps_.provider->name());
+  // Ask the provider now: `sfactory info` is how an operator checks a fix.
+  absl::Status s = deps_.provider->Check();
+  if (!s.ok()) resp->set_provider_problem(std::string(s.message()));
+  for (const auto* r : deps_.recipes->All()) {
+    auto* info = resp->add_recipes();
+    info->set_name(r->name);
+    info->set_description(r->description);
+    for (const auto& v : r->variants) info->add_variants(v);
+  }
+  for (const auto& series : deps_.catalog->series()) {
+    auto* out = resp->add_slurm_series();
+    out->set_series(series.series);
+    out->set_pinned(series.pinned);
+    for (const auto& rel : series.releases) out->add_releases(rel.version);
+  }
+  resp->set_max_parallel_builds(deps_.max_parallel_builds);
+  resp->set_running_builds(deps_.manager->running());
+  resp->set_queued_builds(deps_.manager->queued());
+  resp->set_disk_problem(deps_.manager->disk_problem());
+  resp->set_default_recipe(deps_.default_recipe);
+  resp->set_default_os(deps_.default_os);
+  resp->set_default_arch(deps_.default_arch);
+  return grpc::Status::OK;
+}
+
+}  // namespace sfactory::service
