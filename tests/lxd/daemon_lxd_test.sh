@@ -8,8 +8,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 project=sfactory-test  # shared with lxd_test: one base image for both
 if ! timeout 10 lxc query /1.0 > /dev/null 2>&1; then
-  log "SKIPPED: LXD does not answer (run scripts/lxd-setup.sh as root)"
-  exit 77
+  skip "LXD does not answer (run scripts/lxd-setup.sh as root)"
 fi
 # This test stops LXD; whatever happens, leave it running for the next test.
 restore_lxd() {
