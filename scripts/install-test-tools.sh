@@ -1,7 +1,7 @@
 #!/bin/bash
 # The tools the test command needs beyond the build's (scripts/install-deps.sh),
 # as root after `apt-get update`:
-#  - clang, for the thread-safety build of scripts/test.sh;
+#  - clang and shellcheck, for the static checks of scripts/test.sh;
 #  - Debian's environment-modules (the Tcl `module` implementation), unpacked
 #    into /opt/sfactory-test/environment-modules without installing it: as a
 #    package it conflicts with lmod, which the test suite also needs. The
@@ -10,7 +10,7 @@
 # when the pinned version is already there.
 set -euo pipefail
 
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang shellcheck
 
 DEST=${SFACTORY_TEST_TOOLS:-/opt/sfactory-test}/environment-modules
 STAMP="$DEST/.sfactory-version"

@@ -2,7 +2,7 @@
 # The test command (README; .ci/run calls it). On a fresh Debian 12 machine,
 # as root, it installs every package the suite needs (apt-get update first),
 # starts LXD for the `lxd` tests, builds with warnings as errors, runs the
-# static checks (a clang build with -Werror=thread-safety) and
+# static checks (shellcheck; a clang build with -Werror=thread-safety) and
 # the default ctest suite: unit, integration and lxd tests. The long
 # end-to-end Slurm builds are under the `e2e` label and run only with SFACTORY_E2E=1.
 #
@@ -25,7 +25,7 @@ if [[ $(id -u) -eq 0 ]]; then
   apt-get update -q
   "$src/scripts/install-deps.sh"
   "$src/scripts/install-build-deps.sh"   # the native recipe's packages (local provider)
-  "$src/scripts/install-test-tools.sh"   # clang, environment-modules
+  "$src/scripts/install-test-tools.sh"   # clang, shellcheck, environment-modules
   "$src/scripts/lxd-setup.sh" || echo "test.sh: LXD could not start; the lxd tests will say so" >&2
 else
   echo "test.sh: not root: skipping package installs and LXD setup" >&2
@@ -47,6 +47,7 @@ static_check() {
   "$@" || failed+=("$name")
   echo "test.sh: $name took $((SECONDS - start)) s"
 }
+static_check shellcheck shellcheck "$src/scripts/shellcheck.sh"
 static_check "thread-safety build" clang++ "$src/scripts/build-thread-safety.sh"
 
 cd "$BUILD_DIR"

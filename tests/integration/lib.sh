@@ -45,6 +45,7 @@ trap on_exit EXIT
 
 # write_config [key: value ...] : the test config; a given key replaces the
 # default line for it.
+# shellcheck disable=SC2120  # the test scripts pass the keys
 write_config() {
   local defaults=(
     "listen: [unix:$SOCK]"
@@ -67,11 +68,11 @@ write_config() {
 }
 
 start_daemon() {
+  # shellcheck disable=SC2119  # no arguments: the defaults
   [ -f "$TEST_TMP/sfactoryd.yaml" ] || write_config
   "$SFACTORYD" --config "$TEST_TMP/sfactoryd.yaml" >> "$DAEMON_LOG" 2>&1 &
   DAEMON_PID=$!
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if "$SFACTORY" info > /dev/null 2>&1; then return 0; fi
     kill -0 "$DAEMON_PID" 2>/dev/null || fail "sfactoryd exited during start"
     sleep 0.1
@@ -118,9 +119,9 @@ state_of() { sf status "$1" --json | json_field state; }
 
 # wait_state ID STATE [seconds]
 wait_state() {
-  local id=$1 want=$2 limit=${3:-60} i
+  local id=$1 want=$2 limit=${3:-60}
   local st
-  for i in $(seq 1 $((limit * 5))); do
+  for _ in $(seq 1 $((limit * 5))); do
     st=$(state_of "$id")
     [ "$st" = "$want" ] && return 0
     case "$st" in
