@@ -27,10 +27,10 @@ int TestExitCode(int catch_result);
 
 }  // namespace sfactory::testing
 
-#define SF_SKIP(reason)                                  \
-  do {                                                   \
-    std::ostringstream sf_skip_reason_;                  \
-    sf_skip_reason_ << reason;                           \
+#define SF_SKIP(reason)                                      \
+  do {                                                       \
+    std::ostringstream sf_skip_reason_;                      \
+    sf_skip_reason_ << reason;                               \
     ::sfactory::testing::MarkSkipped(sf_skip_reason_.str()); \
-    return;                                              \
+    return;                                                  \
   } while (0)

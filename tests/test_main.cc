@@ -2,7 +2,6 @@
 // skip exit code of tests/skip.h.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
-
 #include <iostream>
 #include <set>
 #include <string>
