@@ -1,10 +1,16 @@
 #!/bin/bash
-# Unpacks Debian's environment-modules (the Tcl `module` implementation) into
-# /opt/sfactory-test/environment-modules without installing it: as a package
-# it conflicts with lmod, which the test suite also needs. The packaging unit
-# tests load the Tcl modulefile with it when the directory exists.
-# Idempotent: does nothing when the pinned version is already unpacked.
+# The tools the test command needs beyond the build's (scripts/install-deps.sh),
+# as root after `apt-get update`:
+#  - clang and shellcheck, for the static checks of scripts/test.sh;
+#  - Debian's environment-modules (the Tcl `module` implementation), unpacked
+#    into /opt/sfactory-test/environment-modules without installing it: as a
+#    package it conflicts with lmod, which the test suite also needs. The
+#    packaging unit tests load the Tcl modulefile with it.
+# Idempotent: apt-get install again is a no-op, and the unpacking is skipped
+# when the pinned version is already there.
 set -euo pipefail
+
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang shellcheck
 
 DEST=${SFACTORY_TEST_TOOLS:-/opt/sfactory-test}/environment-modules
 STAMP="$DEST/.sfactory-version"

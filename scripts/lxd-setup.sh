@@ -41,6 +41,7 @@ if ! answers; then
   say "starting lxd by hand (log: $log)"
   mkdir -p "$(dirname "$log")"
   # setsid: the daemon must outlive this script and the caller's process group.
+  # shellcheck disable=SC2094  # lxd only writes its --logfile; its output goes to the same log
   setsid lxd --group root --logfile "$log" </dev/null >>"$log" 2>&1 &
   lxd waitready --timeout 60 || { tail -n 30 "$log" >&2 || true; die "lxd did not start (see $log)"; }
 fi
@@ -88,6 +89,7 @@ if [[ $changed -eq 1 ]]; then
     systemctl restart lxd
   else
     lxd shutdown --timeout 60 || true
+    # shellcheck disable=SC2094  # lxd only writes its --logfile; its output goes to the same log
     setsid lxd --group root --logfile "$log" </dev/null >>"$log" 2>&1 &
   fi
   lxd waitready --timeout 60 || die "lxd did not come back after the restart (see $log)"

@@ -95,6 +95,7 @@ log "apt-get source --download-only slurm-wlm=$DEBVER"
 # 2) fallback: the URL apt would use for the orig tarball
 if ! sha_ok "$TMP/$ORIG"; then
   rm -f "$TMP/$ORIG"
+  # shellcheck disable=SC2015  # either failing leaves URL empty, which the next line reports
   URL="$(cd "$TMP" && apt-get source -q --print-uris "slurm-wlm=$DEBVER" 2>/dev/null \
          | grep -o "'[^']*/$ORIG'" | tr -d "'" | head -n1 || true)"
   [[ -n "$URL" ]] || die "apt-get source --print-uris slurm-wlm=$DEBVER names no $ORIG"

@@ -37,10 +37,11 @@ if [[ $(cat /proc/1/comm 2>/dev/null) == systemd ]]; then
   systemctl enable --now sfactoryd
   systemctl restart sfactoryd
 else
+  # shellcheck disable=SC2086  # pgrep may print several pids: split them
   if pid=$(pgrep -x sfactoryd); then kill -TERM $pid; while kill -0 $pid 2>/dev/null; do sleep 0.2; done; fi
   setsid /usr/local/sbin/sfactoryd </dev/null >>/var/log/sfactoryd.log 2>&1 &
 fi
-for i in $(seq 1 100); do sfactory info >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 1 100); do sfactory info >/dev/null 2>&1 && break; sleep 0.2; done
 sfactory info
 
 say "seeding the Slurm 24.11.5 source"

@@ -6,8 +6,12 @@
 # `srun hostname`.
 #   SFACTORY_E2E_PROVIDER  local (default) or lxd
 #   SFACTORY_E2E_CACHE     cache_dir to reuse between runs (ccache); default: fresh
+# Exit 77 (skipped) only when the lxd provider is asked for and LXD does not answer.
 source "$(dirname "$0")/../integration/lib.sh"
 provider=${SFACTORY_E2E_PROVIDER:-local}
+if [[ $provider == lxd ]] && ! timeout 10 lxc query /1.0 > /dev/null 2>&1; then
+  skip "LXD does not answer (run scripts/lxd-setup.sh as root)"
+fi
 cache=${SFACTORY_E2E_CACHE:-$TEST_TMP/cache}
 write_config "default_recipe: native" "cache_dir: $cache" "provider: $provider" "max_parallel_builds: 1"
 start_daemon

@@ -10,12 +10,14 @@ rc=0; "$SFACTORYD" --config "$TEST_TMP/bad.yaml" > "$TEST_TMP/bad.out" 2>&1 || r
 grep -q "bad.yaml:2" "$TEST_TMP/bad.out" || fail "the config error does not name file and line"
 printf 'colour: red\n' > "$TEST_TMP/bad2.yaml"
 rc=0; "$SFACTORYD" --config "$TEST_TMP/bad2.yaml" > "$TEST_TMP/bad2.out" 2>&1 || rc=$?
+# shellcheck disable=SC2015  # fail unless both hold
 [ "$rc" = 2 ] && grep -q "unknown key 'colour'" "$TEST_TMP/bad2.out" || fail "an unknown config key is not rejected"
 # The provider's own section is checked too, for every provider and for
 # --show-config, before anything starts.
 printf 'provider: local\nlxd:\n  cpus: 2\n  colour: red\n' > "$TEST_TMP/bad3.yaml"
 for args in "" "--show-config"; do
   rc=0; "$SFACTORYD" --config "$TEST_TMP/bad3.yaml" $args > "$TEST_TMP/bad3.out" 2>&1 || rc=$?
+  # shellcheck disable=SC2015  # fail unless both hold
   [ "$rc" = 2 ] && grep -q "bad3.yaml:4.*colour" "$TEST_TMP/bad3.out" \
     || fail "a bad lxd: key ($args) exited $rc: $(cat "$TEST_TMP/bad3.out")"
 done
@@ -33,6 +35,7 @@ expect_exit 2 sf submit 19.05 --recipe hello
 grep -q "24.11" "$TEST_TMP/last.err" || fail "unknown version message does not list known series"
 expect_exit 2 sf submit '24.11;rm -rf /' --recipe hello
 expect_exit 2 sf submit 24.11 --recipe '../../etc'
+# shellcheck disable=SC2016  # a literal $(id): the daemon must reject it, not run it
 expect_exit 2 sf submit 24.11 --recipe hello --variant 'gpu$(id)'
 expect_exit 2 sf submit 24.11 --recipe hello --variant gpu
 grep -q "no variant 'gpu'" "$TEST_TMP/last.err" || fail "unknown variant message unclear"

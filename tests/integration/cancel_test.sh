@@ -19,7 +19,7 @@ sf cancel "$queued" --reason "not needed" > /dev/null
 # Follow the running build, then cancel it from elsewhere.
 ( rc=0; sf logs "$running" --follow > "$TEST_TMP/follow.out" 2>&1 || rc=$?; echo $rc > "$TEST_TMP/follow.rc" ) &
 follower=$!
-for i in $(seq 1 50); do grep -q "compiling step 2 " "$TEST_TMP/follow.out" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 50); do grep -q "compiling step 2 " "$TEST_TMP/follow.out" 2>/dev/null && break; sleep 0.2; done
 grep -q "compiling step 2 " "$TEST_TMP/follow.out" || fail "no live compile lines reached the follower"
 pgrep -f "$STATE/work/local/$running" > /dev/null || fail "no phase process found for the running build"
 sf cancel "$running" --reason "wrong branch" > /dev/null

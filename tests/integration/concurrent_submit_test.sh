@@ -27,7 +27,7 @@ done
 wait "${pids[@]}"  # not the daemon
 grep -l "^exit" "$TEST_TMP"/*.err && fail "a submit failed: $(grep -h . "$TEST_TMP"/*.err | grep -v "^joined\\|^queued\\|^replayed" | head -5)"
 
-distinct() { cat "$TEST_TMP"/$1.*.id | sort -u; }
+distinct() { cat "$TEST_TMP/$1".*.id | sort -u; }
 [ "$(distinct a | wc -l)" = 1 ] || fail "12 equal submits made $(distinct a | wc -l) builds: $(distinct a)"
 [ "$(distinct b | wc -l)" = 1 ] || fail "12 equal submits (variant slow) made $(distinct b | wc -l) builds"
 [ "$(distinct r | wc -l)" = 1 ] || fail "one request_id sent 12 times made $(distinct r | wc -l) builds"

@@ -9,15 +9,17 @@
 #include "daemon/provider/lxd/lxd_client.h"
 #include "daemon/provider/lxd/lxd_provider.h"
 #include "tests/lxd/lxd_test_util.h"
+#include "tests/skip.h"
 
 namespace sfactory::provider::lxd {
 namespace {
 
 using testing::LxdAvailable;
+using testing::LxdUnavailableReason;
 using testing::TestOptions;
 
 TEST_CASE("LxdClient reads the server over the unix socket", "[lxd]") {
-  if (!LxdAvailable()) return;
+  if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
   auto client = LxdClient::Create(EndpointFor(TestOptions()));
   REQUIRE(client.ok());
   auto server = (*client)->Sync("GET", "/1.0", Json(), "read server info");
@@ -27,7 +29,7 @@ TEST_CASE("LxdClient reads the server over the unix socket", "[lxd]") {
 }
 
 TEST_CASE("LxdClient errors name the operation and keep LXD's message", "[lxd]") {
-  if (!LxdAvailable()) return;
+  if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
   auto client = LxdClient::Create(EndpointFor(TestOptions()));
   REQUIRE(client.ok());
   auto missing = (*client)->Sync("GET", "/1.0/instances/sf-no-such-build", Json(),

@@ -20,12 +20,14 @@
 #include "daemon/provider/lxd/lxd_instance.h"
 #include "daemon/provider/lxd/lxd_provider.h"
 #include "tests/lxd/lxd_test_util.h"
+#include "tests/skip.h"
 
 namespace sfactory::provider::lxd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using testing::LxdAvailable;
+using testing::LxdUnavailableReason;
 using testing::RecordingSink;
 using testing::TestCacheDir;
 using testing::TestOptions;
@@ -81,7 +83,7 @@ bool InstanceExists(LxdProvider& provider, const std::string& name) {
 }
 
 TEST_CASE("LXD builds a base once and copies it for every instance", "[lxd]") {
-  if (!LxdAvailable()) return;
+  if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
   auto provider = MakeProvider();
   auto dirs = TempDir::Create("lxd-caches-");
   REQUIRE(dirs.ok());
@@ -206,7 +208,7 @@ TEST_CASE("LXD builds a base once and copies it for every instance", "[lxd]") {
 }
 
 TEST_CASE("Cancel stops a running phase and Destroy leaves no instance", "[lxd]") {
-  if (!LxdAvailable()) return;
+  if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
   auto provider = MakeProvider();
   RecordingSink log;
   Made made = Create(*provider, TestRequest(UniqueId("cancel")), log);
@@ -234,7 +236,7 @@ TEST_CASE("Cancel stops a running phase and Destroy leaves no instance", "[lxd]"
 }
 
 TEST_CASE("RemoveOrphans deletes instances of builds that are not live", "[lxd]") {
-  if (!LxdAvailable()) return;
+  if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
   auto provider = MakeProvider();
   auto pools = provider->client().Sync("GET", "/1.0/storage-pools", Json(), "list pools");
   REQUIRE(pools.ok());
@@ -268,7 +270,7 @@ TEST_CASE("RemoveOrphans deletes instances of builds that are not live", "[lxd]"
 }
 
 TEST_CASE("PruneBaseImages removes expired bases and keeps ready ones", "[lxd]") {
-  if (!LxdAvailable()) return;
+  if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
   auto provider = MakeProvider();
   {
     RecordingSink log;
@@ -340,7 +342,7 @@ int FreePort() {
 }
 
 TEST_CASE("The provider works over HTTPS with a trusted client certificate", "[lxd]") {
-  if (!LxdAvailable()) return;
+  if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
   auto local = MakeProvider();
   LxdClient& unix_client = local->client();
   auto tmp = TempDir::Create("lxd-https-");
@@ -438,7 +440,7 @@ TEST_CASE("The provider works over HTTPS with a trusted client certificate", "[l
 }
 
 TEST_CASE("With a warm pool the first output comes quickly after Create", "[lxd]") {
-  if (!LxdAvailable()) return;
+  if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
   auto dirs = TempDir::Create("lxd-bench-");
   REQUIRE(dirs.ok());
   REQUIRE(MakeDirs(dirs->path() / "s").ok());

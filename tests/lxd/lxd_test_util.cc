@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/provider/lxd/lxd_provider.h"
@@ -38,16 +37,13 @@ InstanceRequest TestRequest(const std::string& build_id) {
 }
 
 bool LxdAvailable() {
-  static const bool available = [] {
-    if (LxdAnswers(TestOptions())) return true;
-    return false;
-  }();
-  if (!available) {
-    WARN("SKIPPED: LXD does not answer on " << FindLxdSocket()
-                                            << " (run scripts/lxd-setup.sh as root to install "
-                                               "and start it)");
-  }
+  static const bool available = LxdAnswers(TestOptions());
   return available;
+}
+
+std::string LxdUnavailableReason() {
+  return absl::StrCat("LXD does not answer on ", FindLxdSocket(),
+                      " (run scripts/lxd-setup.sh as root to install and start it)");
 }
 
 std::string UniqueId(const std::string& prefix) {

@@ -23,8 +23,11 @@ std::filesystem::path TestCacheDir();
 std::vector<std::string> TestPackages();
 InstanceRequest TestRequest(const std::string& build_id);
 
-// True when LXD answers; otherwise WARNs why the test does not run.
+// True when LXD answers. A test that needs it starts with
+//   if (!LxdAvailable()) SF_SKIP(LxdUnavailableReason());
 bool LxdAvailable();
+// Why LXD is not available, and how to start it.
+std::string LxdUnavailableReason();
 
 // A build id no other test run uses.
 std::string UniqueId(const std::string& prefix);

@@ -12,9 +12,11 @@ make -j"$SF_JOBS" V=0 install DESTDIR="$dest" >"$SF_WORK/install.out" 2>&1 || {
 
 [[ -d "$dest$SF_PREFIX" ]] || { echo "install: nothing was installed under $dest$SF_PREFIX" >&2; exit 1; }
 # Anything installed outside the prefix would be lost: say so.
+# shellcheck disable=SC2015  # empty when cd fails or grep finds nothing outside
 outside="$(cd "$dest" && find . -mindepth 1 \( -type f -o -type l \) | grep -v "^\.$SF_PREFIX/" || true)"
 if [[ -n "$outside" ]]; then
   echo "install: warning: files installed outside $SF_PREFIX are not packaged:"
+  # shellcheck disable=SC2001  # indents every line of the list
   echo "$outside" | sed 's/^/  /'
 fi
 mkdir -p "$tree"

@@ -59,6 +59,7 @@ rm -rf "$src" "$SF_WORK/unpack"
 mkdir -p "$SF_WORK/unpack"
 tar -xf "$SF_SOURCE_FILE" -C "$SF_WORK/unpack" --no-same-owner
 if [[ ! -d "$SF_WORK/unpack/$SF_SOURCE_TOPDIR" ]]; then
+  # shellcheck disable=SC2012  # names for a message only
   echo "prepare: the tarball has no top directory '$SF_SOURCE_TOPDIR'; it has: $(ls "$SF_WORK/unpack" | tr '\n' ' ')" >&2
   exit 1
 fi

@@ -49,6 +49,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the package, at a random prefix, through the module -------------------
+# shellcheck disable=SC2015  # fail when either step fails
 tar -xf "$SF_SOFTWARE_TARBALL" -C "$d" && tar -xf "$SF_MODULE_TARBALL" -C "$d" \
   || fail extract
 sw="$d/software"
@@ -57,6 +58,7 @@ set +e
 source /usr/share/lmod/lmod/init/bash
 set -e
 export SLURM_INSTALL_PREFIX="$sw"
+# shellcheck disable=SC2015  # fail when either step fails
 module use "$d/modules" && module load "slurm/$SF_VERSION" || fail module-load
 [[ "$(command -v slurmctld)" == "$sw/sbin/slurmctld" ]] \
   || fail module-load "slurmctld is '$(command -v slurmctld)', expected $sw/sbin/slurmctld"
@@ -185,6 +187,7 @@ ok "srun hostname" "$out"
 # be the package's own copy (the task's parent is slurmstepd: look at what it
 # has mapped).
 if compgen -G "$sw/lib/slurm/mpi_pmix*.so" >/dev/null; then
+  # shellcheck disable=SC2016  # expanded by the sh that srun starts
   out="$(timeout 60 srun --mpi=pmix -N1 -n1 sh -c 'echo "rank=$PMIX_RANK"; grep -o "/[^ ]*libpmix[^ ]*" /proc/$PPID/maps | sort -u' 2>&1)" \
     || fail "srun --mpi=pmix" "exit $?: $out"
   grep -qx 'rank=0' <<<"$out" || fail "srun --mpi=pmix" "no PMIX_RANK=0 in: $out"

@@ -86,6 +86,7 @@ run_check() {   # name, command...; passes when it exits 0 and names the version
     ok "$name" "$(head -n1 <<<"$out")"
   else
     fail "$name" "exit $rc"
+    # shellcheck disable=SC2001  # indents every line of the output
     sed 's/^/  /' <<<"$out" | tail -n 20
   fi
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/fs.h"
+#include "tests/skip.h"
 #include "tests/unit/packaging/fixtures.h"
 #include "tests/unit/packaging/modules_env.h"
 
@@ -155,9 +156,8 @@ TEST_CASE("The Tcl modulefile works through Lmod", "[packaging][module][lmod]") 
 
 TEST_CASE("The Tcl modulefile works with environment-modules", "[packaging][module][tcl]") {
   if (!ModuleShell::EnvironmentModulesInstalled()) {
-    WARN("SKIPPED: environment-modules not found at " << ModuleShell::kEnvironmentModulesDir
-                                                      << "; run scripts/install-test-tools.sh");
-    return;
+    SF_SKIP("environment-modules not found at " << ModuleShell::kEnvironmentModulesDir
+                                                 << "; run scripts/install-test-tools.sh");
   }
   TestDir dir;
   WriteModules(dir.path(), {"24.11.5", "23.02.7"});
