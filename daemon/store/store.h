@@ -51,6 +51,19 @@ struct AttemptRecord {
   std::string result;
 };
 
+// An API token as stored: never the secret itself, only its sha256.
+struct TokenRecord {
+  std::string id;    // public part of the token text; primary key
+  std::string name;  // unique; what `tokens revoke` names
+  std::string user;  // the identity the token acts as
+  bool admin = false;
+  std::string created_by;
+  std::string secret_sha256;  // hex
+  absl::Time created_at;
+  std::optional<absl::Time> last_used_at;
+  std::optional<absl::Time> expires_at;  // never expires when unset
+};
+
 struct ListFilter {
   std::vector<v1::BuildState> states;  // any state when empty
   std::string owner;                   // any owner when empty
@@ -116,13 +129,24 @@ class Store {
   absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(absl::string_view build_id);
 
   // Source cache index (the bytes live in the cache directory).
-  absl::Status UpsertSource(const v1::Source& source);
+  // A name is stored once: inserting it again with the same sha256 is a
+  // no-op, with another sha256 AlreadyExists naming both digests.
+  absl::Status InsertSource(const v1::Source& source);
   absl::StatusOr<std::vector<v1::Source>> ListSources();
   absl::StatusOr<std::optional<v1::Source>> FindSourceByName(absl::string_view name);
   absl::StatusOr<std::optional<v1::Source>> FindSourceBySha256(absl::string_view sha256);
 
   // Any stored artifact with this digest (for fetch-by-digest).
   absl::StatusOr<std::optional<v1::Artifact>> FindArtifactBySha256(absl::string_view sha256);
+
+  // Tokens. InsertToken: AlreadyExists when the name (or id) is taken.
+  absl::Status InsertToken(const TokenRecord& token);
+  absl::StatusOr<std::optional<TokenRecord>> FindToken(absl::string_view id);
+  absl::StatusOr<std::vector<TokenRecord>> ListTokens();  // by name
+  // Deletes the token called `name` and returns what it was; NotFound if none.
+  absl::StatusOr<TokenRecord> DeleteToken(absl::string_view name);
+  // Records a use; a token deleted meanwhile is not an error.
+  absl::Status TouchToken(absl::string_view id, absl::Time at);
 
  private:
   Store(sqlite3* db, std::unique_ptr<StatementCache> stmts);

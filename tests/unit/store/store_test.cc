@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
 #include "daemon/store/sqlite.h"
@@ -589,7 +590,7 @@ TEST_CASE("Attempts record their start and finish", "[store]") {
   CHECK(store->ListAttempts("nope")->empty());
 }
 
-TEST_CASE("Sources are upserted by name and found by name or digest", "[store]") {
+TEST_CASE("Sources are stored once by name and found by name or digest", "[store]") {
   Fixture f;
   auto store = f.Open();
   v1::Source a;
@@ -601,8 +602,8 @@ TEST_CASE("Sources are upserted by name and found by name or digest", "[store]")
   b.set_name("slurm-24.05.8.tar.bz2");
   b.set_sha256("s2");
   b.set_size(2000);
-  REQUIRE(store->UpsertSource(a).ok());
-  REQUIRE(store->UpsertSource(b).ok());
+  REQUIRE(store->InsertSource(a).ok());
+  REQUIRE(store->InsertSource(b).ok());
 
   auto listed = store->ListSources();
   REQUIRE(listed.ok());
@@ -611,21 +612,27 @@ TEST_CASE("Sources are upserted by name and found by name or digest", "[store]")
   CHECK((*listed)[0].added_at().seconds() > 0);  // filled in when unset
   CHECK(MessageDifferencer::Equals((*listed)[1], a));
 
-  a.set_sha256("s3");
-  a.set_size(1234);
-  REQUIRE(store->UpsertSource(a).ok());
+  // The same bytes again: accepted, nothing changes.
+  REQUIRE(store->InsertSource(a).ok());
+  // Other bytes under a stored name: refused, naming both digests.
+  v1::Source other = a;
+  other.set_sha256("s3");
+  other.set_size(1234);
+  absl::Status repoint = store->InsertSource(other);
+  CHECK(repoint.code() == absl::StatusCode::kAlreadyExists);
+  CHECK(absl::StrContains(repoint.message(), "s1"));
+  CHECK(absl::StrContains(repoint.message(), "s3"));
   CHECK(store->ListSources()->size() == 2);
   auto by_name = store->FindSourceByName("slurm-24.11.5.tar.bz2");
   REQUIRE(by_name.ok());
   REQUIRE(by_name->has_value());
-  CHECK((*by_name)->sha256() == "s3");
-  CHECK((*by_name)->size() == 1234);
+  CHECK(MessageDifferencer::Equals(**by_name, a));
   CHECK((*store->FindSourceBySha256("s2"))->name() == "slurm-24.05.8.tar.bz2");
-  CHECK(!store->FindSourceBySha256("s1")->has_value());
+  CHECK(!store->FindSourceBySha256("s3")->has_value());
   CHECK(!store->FindSourceByName("other")->has_value());
 
   v1::Source unnamed;
-  CHECK(store->UpsertSource(unnamed).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(store->InsertSource(unnamed).code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("SqliteError maps disk full, busy and corruption to distinct codes", "[store]") {
