@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/echo.h"
 #include "common/names.h"
 #include "common/sha256.h"
 #include "common/status.h"
@@ -17,14 +18,6 @@ const std::regex kVersionRe(R"(^[0-9]{2}\.[0-9]{2}(\.[0-9]{1,3})?$)");
 const std::regex kOsRe(R"(^[a-z][a-z0-9.-]{0,31}$)");
 const std::regex kArchRe(R"(^(x86_64|aarch64|ppc64le|riscv64)$)");
 
-// Shows a rejected value safely: printable ASCII only, at most 40 chars.
-std::string Quote(absl::string_view v) {
-  std::string out;
-  for (char c : v.substr(0, 40)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  if (v.size() > 40) out += "...";
-  return absl::StrCat("'", out, "'");
-}
-
 }  // namespace
 
 absl::Status ValidateSpec(const v1::BuildSpec& spec) {
@@ -33,27 +26,27 @@ absl::Status ValidateSpec(const v1::BuildSpec& spec) {
   }
   if (!std::regex_match(spec.slurm_version(), kVersionRe)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Slurm version ", Quote(spec.slurm_version()),
+        absl::StrCat("Slurm version ", EchoInput(spec.slurm_version(), 40),
                      " is malformed; write a series like 24.11 or a release like 24.11.5"));
   }
   if (!spec.recipe().empty() && !IsValidName(spec.recipe())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "recipe ", Quote(spec.recipe()), " is malformed; recipe names are [a-z][a-z0-9-]*"));
+        "recipe ", EchoInput(spec.recipe(), 40), " is malformed; recipe names are [a-z][a-z0-9-]*"));
   }
   for (const auto& v : spec.variants()) {
     if (!IsValidName(v)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "variant ", Quote(v), " is malformed; variants are lower-case [a-z][a-z0-9-]*, "
+          "variant ", EchoInput(v, 40), " is malformed; variants are lower-case [a-z][a-z0-9-]*, "
           "at most 32 characters"));
     }
   }
   if (!spec.os().empty() && !std::regex_match(spec.os(), kOsRe)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "OS image ", Quote(spec.os()), " is malformed; write e.g. debian-12 or ubuntu-24.04"));
+        "OS image ", EchoInput(spec.os(), 40), " is malformed; write e.g. debian-12 or ubuntu-24.04"));
   }
   if (!spec.arch().empty() && !std::regex_match(spec.arch(), kArchRe)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "architecture ", Quote(spec.arch()),
+        "architecture ", EchoInput(spec.arch(), 40),
         " is not supported; use x86_64, aarch64, ppc64le or riscv64"));
   }
   return absl::OkStatus();

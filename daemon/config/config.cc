@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -13,6 +14,7 @@
 #include "common/paths.h"
 #include "common/status.h"
 #include "common/yaml_util.h"
+#include "daemon/config/codecs.h"
 
 #ifndef SFACTORY_DATADIR
 #define SFACTORY_DATADIR "/usr/local/share/sfactory"
@@ -24,6 +26,8 @@
 namespace sfactory::config {
 namespace fs = std::filesystem;
 namespace {
+
+using namespace codecs;  // NOLINT: the key table below reads as a table
 
 std::string HostArch() {
   struct utsname u;
@@ -41,151 +45,36 @@ fs::path DefaultDataDir() {
   return SFACTORY_DATADIR;
 }
 
-// A codec for a key that is one Config field: `read` turns the node into the
-// field's value (or the error), `show` prints it.
-template <typename T, typename Read, typename Show>
-KeyCodec FieldCodec(T Config::*field, Read read, Show show) {
-  return {[=](absl::string_view src, const YAML::Node& n, Config& c) -> absl::Status {
-            SF_ASSIGN_OR_RETURN(c.*field, read(src, n));
-            return absl::OkStatus();
-          },
-          [=](const Config& c) -> std::string { return show(c.*field); }};
-}
-
-std::string ShowText(const std::string& s) { return s; }
-std::string ShowPath(const fs::path& p) { return p.string(); }
-std::string ShowBool(bool b) { return b ? "true" : "false"; }
-template <typename T>
-std::string ShowNumber(T v) {
-  return absl::StrCat(v);
-}
-std::string ShowTexts(const std::vector<std::string>& list) { return absl::StrJoin(list, ", "); }
-std::string ShowPaths(const std::vector<fs::path>& list) {
-  return absl::StrJoin(list, ", ", [](std::string* out, const fs::path& p) {
-    out->append(p.string());
-  });
-}
-
-absl::StatusOr<std::vector<std::string>> ReadTexts(absl::string_view src, const YAML::Node& n) {
-  std::vector<std::string> out;
-  if (n.IsScalar()) {
-    out.push_back(n.Scalar());
-    return out;
-  }
-  if (!n.IsSequence()) return YamlError(src, n, "expected a list of strings");
-  for (const auto& item : n) {
-    SF_ASSIGN_OR_RETURN(std::string s, YamlString(src, item));
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
-absl::StatusOr<fs::path> ReadPath(absl::string_view src, const YAML::Node& n) {
-  SF_ASSIGN_OR_RETURN(std::string s, YamlString(src, n));
-  return fs::path(s);
-}
-
-absl::StatusOr<fs::path> ReadAbsolutePath(absl::string_view src, const YAML::Node& n) {
-  SF_ASSIGN_OR_RETURN(std::string s, YamlString(src, n));
-  if (s.empty() || s[0] != '/') return YamlError(src, n, "must be an absolute path");
-  return fs::path(s);
-}
-
-absl::StatusOr<std::vector<fs::path>> ReadPaths(absl::string_view src, const YAML::Node& n) {
-  SF_ASSIGN_OR_RETURN(std::vector<std::string> list, ReadTexts(src, n));
-  return std::vector<fs::path>(list.begin(), list.end());
-}
-
-absl::StatusOr<std::vector<std::string>> ReadAddresses(absl::string_view src,
-                                                       const YAML::Node& n) {
-  SF_ASSIGN_OR_RETURN(std::vector<std::string> list, ReadTexts(src, n));
-  if (list.empty()) return YamlError(src, n, "needs at least one address");
-  for (auto& a : list) a = NormalizeAddress(a);
-  return list;
-}
-
-absl::StatusOr<std::string> ReadLogLevel(absl::string_view src, const YAML::Node& n) {
-  SF_ASSIGN_OR_RETURN(std::string level, YamlString(src, n));
-  for (const char* l : {"trace", "debug", "info", "warn", "error"}) {
-    if (level == l) return level;
-  }
-  return YamlError(src, n, "log_level must be trace, debug, info, warn or error");
-}
-
-KeyCodec Text(std::string Config::*field) { return FieldCodec(field, YamlString, ShowText); }
-KeyCodec Bool(bool Config::*field) { return FieldCodec(field, YamlBool, ShowBool); }
-KeyCodec Bytes(uint64_t Config::*field) {
-  return FieldCodec(field, YamlByteSize, ShowNumber<uint64_t>);
-}
-KeyCodec Path(fs::path Config::*field) { return FieldCodec(field, ReadPath, ShowPath); }
-KeyCodec AbsolutePath(fs::path Config::*field) {
-  return FieldCodec(field, ReadAbsolutePath, ShowPath);
-}
-KeyCodec Paths(std::vector<fs::path> Config::*field) {
-  return FieldCodec(field, ReadPaths, ShowPaths);
-}
-
-// An integer field (int or int64_t) that must lie in [lo, hi].
-template <typename T>
-KeyCodec Int(T Config::*field, int64_t lo, int64_t hi) {
-  auto read = [lo, hi](absl::string_view src, const YAML::Node& n) -> absl::StatusOr<T> {
-    SF_ASSIGN_OR_RETURN(int64_t v, YamlInt(src, n));
-    if (v < lo || v > hi) {
-      return YamlError(src, n, absl::StrCat("must be between ", lo, " and ", hi, ", got ", v));
-    }
-    return static_cast<T>(v);
-  };
-  return FieldCodec(field, read, ShowNumber<T>);
-}
-
-// An enum field written as one of `choices`' names; the error lists them.
-template <typename E>
-KeyCodec OneOf(E Config::*field, std::vector<std::pair<const char*, E>> choices) {
-  auto read = [choices](absl::string_view src, const YAML::Node& n) -> absl::StatusOr<E> {
-    std::vector<std::string> names;
-    for (const auto& [name, value] : choices) {
-      if (n.IsScalar() && n.Scalar() == name) return value;
-      names.push_back(name);
-    }
-    return YamlError(src, n,
-                     absl::StrCat("must be one of ", absl::StrJoin(names, ", "), ", got '",
-                                  n.IsScalar() ? n.Scalar() : "(not a string)", "'"));
-  };
-  auto show = [choices](E e) -> std::string {
-    for (const auto& [name, value] : choices) {
-      if (value == e) return name;
-    }
-    return "?";
-  };
-  return FieldCodec(field, read, show);
-}
-
-// `lxd:` is kept as a node for the LXD provider to parse, with its file name.
-KeyCodec LxdSection() {
-  return {[](absl::string_view src, const YAML::Node& n, Config& c) -> absl::Status {
-            if (!n.IsMap()) return YamlError(src, n, "'lxd' must be a mapping");
-            c.lxd = n;
-            c.lxd_source = std::string(src);
-            return absl::OkStatus();
-          },
-          [](const Config& c) -> std::string {
-            YAML::Emitter out;
-            out << YAML::Flow << (c.lxd.IsNull() ? YAML::Node(YAML::NodeType::Map) : c.lxd);
-            return out.c_str();
-          }};
-}
+bool IsTcp(const std::string& address) { return !absl::StartsWith(address, "unix:"); }
 
 }  // namespace
+
+absl::Status CheckListenTls(const Config& c, absl::string_view where) {
+  for (const auto& a : c.listen) {
+    if (IsTcp(a) && !c.tls.enabled()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": the TCP listen address ", a,
+          " needs TLS: set tls: {cert_file: ..., key_file: ...} (and client_ca_file for mutual "
+          "TLS); callers then authenticate with a token (sfactory tokens create) or a client "
+          "certificate"));
+    }
+  }
+  if (c.tls.enabled() && c.tls.key_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": tls.cert_file needs tls.key_file"));
+  }
+  return absl::OkStatus();
+}
 
 const std::vector<KeyInfo>& Keys() {
   using C = Config;
   static const auto* keys = new std::vector<KeyInfo>{
       {"listen", "[unix:<socket>]",
-       "gRPC listen addresses; a unix socket path or host:port (TCP has no auth yet: "
-       "bind it to loopback)",
+       "gRPC listen addresses: a unix socket path (callers known by their uid), or host:port "
+       "(needs tls; callers send a token or a client certificate)",
        FieldCodec(&C::listen, ReadAddresses, ShowTexts)},
       {"socket_group", "sfactory (if that group exists)",
-       "group allowed to enter the unix socket's directory", Text(&C::socket_group)},
+       "group whose members may connect to the unix socket (root and sfactoryd's user always may)",
+       Text(&C::socket_group)},
       {"state_dir", "/var/lib/sfactory (root) or $XDG_STATE_HOME/sfactory",
        "database, logs, artifacts, work dirs", AbsolutePath(&C::state_dir)},
       {"cache_dir", "<state_dir>/cache", "sources, ccache, base-image downloads",
@@ -235,6 +124,17 @@ const std::vector<KeyInfo>& Keys() {
       {"log_level", "info", "trace, debug, info, warn or error",
        FieldCodec(&C::log_level, ReadLogLevel, ShowText)},
       {"lxd", "{}", "LXD provider settings (see docs/LXD.md)", LxdSection()},
+      {"tls", "{} (no TCP listeners)",
+       "{cert_file, key_file, client_ca_file}: PEM files for TCP listeners; with client_ca_file, "
+       "a verified client certificate's CN is the caller",
+       TlsSection()},
+      {"admins", "{users: [], groups: []}",
+       "who may prune, rebuild images, manage tokens and cancel others' builds, besides root",
+       AdminsSection()},
+      {"max_priority", "0", "submits with a higher priority need an admin",
+       Int(&C::max_priority, -1000000, 1000000)},
+      {"max_source_size", "4GiB", "largest source upload accepted (sfactory sources add)",
+       Bytes(&C::max_source_size)},
   };
   return *keys;
 }
@@ -291,6 +191,14 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view sou
     }
     SF_RETURN_IF_ERROR(it->codec.parse(source, kv.second, c));
     c.origin[key] = absl::StrCat("file ", source);
+  }
+  if (root["listen"] || root["tls"]) {
+    const YAML::Node where = root["listen"] ? root["listen"] : root["tls"];
+    const YAML::Mark mark = where.Mark();
+    absl::Status s = CheckListenTls(
+        c, mark.is_null() ? std::string(source)
+                          : absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1));
+    if (!s.ok()) return s;
   }
   ApplyDerivedDefaults(c);
   return c;

@@ -20,6 +20,20 @@ namespace sfactory::config {
 enum class ProviderKind { kAuto, kLocal, kLxd };
 enum class CompressionKind { kZstd, kGzip };
 
+// TLS for TCP listeners (every TCP listener needs it).
+struct TlsConfig {
+  std::filesystem::path cert_file;       // PEM server certificate (chain)
+  std::filesystem::path key_file;        // PEM private key
+  std::filesystem::path client_ca_file;  // optional: verify client certificates (mTLS)
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+// Who is an admin besides root.
+struct AdminsConfig {
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+};
+
 struct Config {
   std::vector<std::string> listen;  // gRPC addresses: "unix:/path" or "host:port"
   std::string socket_group;         // group that may enter the socket's directory
@@ -46,6 +60,12 @@ struct Config {
   uint64_t min_free_space_bytes = uint64_t{2} << 30;
   bool allow_downloads = true;      // fetch missing sources from catalog URLs
   std::string log_level = "info";
+  TlsConfig tls;
+  AdminsConfig admins;
+  // Submits with a priority above this need an admin.
+  int max_priority = 0;
+  // Uploaded sources larger than this are refused (empty ones always are).
+  uint64_t max_source_size = uint64_t{4} << 30;
   // The raw `lxd:` section, parsed by the LXD provider.
   YAML::Node lxd;
   std::string lxd_source;           // file name for messages about `lxd:`
@@ -85,6 +105,10 @@ Config DefaultConfig();
 // Fills keys whose default derives from others (cache_dir from state_dir,
 // catalog and recipe_dirs from data_dir) when they were not set.
 void ApplyDerivedDefaults(Config& config);
+
+// OK unless a TCP address in config.listen has no TLS; the error names
+// `where` (the file and line of `listen`, or the flag).
+absl::Status CheckListenTls(const Config& config, absl::string_view where);
 
 // Reads `path` over the defaults. Unknown keys and bad values are
 // InvalidArgument naming the file and line.

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/build_state.h"
+#include "common/echo.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/timestamps.h"
@@ -120,7 +121,16 @@ v1::Build BuildManager::Present(v1::Build b) {
   return b;
 }
 
+namespace {
+// Ids that cannot exist are answered without echoing them whole.
+absl::Status NoSuchBuild(absl::string_view id) {
+  return absl::NotFoundError(absl::StrCat("no build ", EchoInput(id, 40),
+                                          " (build ids look like b7k2m9q4xz; see sfactory list)"));
+}
+}  // namespace
+
 absl::StatusOr<v1::Build> BuildManager::Get(absl::string_view id) {
+  if (!queue::IsBuildId(id)) return NoSuchBuild(id);
   SF_ASSIGN_OR_RETURN(store::BuildRecord rec, store_->GetBuild(id));
   return Present(std::move(rec.build));
 }
@@ -132,6 +142,7 @@ absl::StatusOr<store::ListResult> BuildManager::List(const store::ListFilter& fi
 }
 
 absl::StatusOr<v1::Build> BuildManager::Cancel(absl::string_view id, absl::string_view reason) {
+  if (!queue::IsBuildId(id)) return NoSuchBuild(id);
   SF_ASSIGN_OR_RETURN(store::BuildRecord rec, store_->GetBuild(id));
   std::string why = reason.empty() ? "cancelled by request" : absl::StrCat("cancelled: ", reason);
   if (dispatcher_.Remove(rec.build.id())) {

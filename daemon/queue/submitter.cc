@@ -5,13 +5,26 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/echo.h"
 #include "common/status.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "common/timestamps.h"
 
 namespace sfactory::queue {
 
+namespace {
+constexpr char kAlphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";
+}  // namespace
+
+bool IsBuildId(absl::string_view id) {
+  if (id.size() != 10 || id[0] != 'b') return false;
+  for (char c : id.substr(1)) {
+    if (absl::string_view(kAlphabet).find(c) == absl::string_view::npos) return false;
+  }
+  return true;
+}
+
 std::string NewBuildId() {
-  static const char kAlphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";
   thread_local absl::BitGen gen;
   std::string id = "b";
   for (int i = 0; i < 9; ++i) id += kAlphabet[absl::Uniform(gen, 0u, 32u)];
@@ -64,6 +77,24 @@ Submitter::Submitter(SubmitOptions options, store::Store* store, const provider:
       clock_(clock),
       target_(target) {}
 
+namespace {
+
+// A request_id names one build: a retry with another spec is a caller bug
+// (a CI job reusing its id for another version) and must not be told that
+// the other build is its own.
+absl::Status SameSpecOrConflict(const v1::Build& prior, const v1::Build& wanted,
+                                absl::string_view request_id) {
+  if (google::protobuf::util::MessageDifferencer::Equals(prior.spec(), wanted.spec())) {
+    return absl::OkStatus();
+  }
+  return absl::AlreadyExistsError(absl::StrCat(
+      "request_id ", EchoInput(request_id), " already names build ", prior.id(), " (",
+      prior.spec().ShortDebugString(), "); this request asks for ",
+      wanted.spec().ShortDebugString(), ": use a new request_id for another build"));
+}
+
+}  // namespace
+
 SubmitResult Submitter::Answer(v1::Build build, v1::SubmitOutcome outcome) {
   return SubmitResult{target_->Present(std::move(build)), outcome};
 }
@@ -83,7 +114,10 @@ absl::StatusOr<SubmitResult> Submitter::Submit(const v1::SubmitBuildRequest& req
   // and a succeeded build stay what they are.
   if (!request.request_id().empty()) {
     SF_ASSIGN_OR_RETURN(auto prior, store_->FindByRequestId(owner, request.request_id()));
-    if (prior) return Answer(std::move(prior->build), v1::SUBMIT_OUTCOME_REPLAYED);
+    if (prior) {
+      SF_RETURN_IF_ERROR(SameSpecOrConflict(prior->build, resolved.build, request.request_id()));
+      return Answer(std::move(prior->build), v1::SUBMIT_OUTCOME_REPLAYED);
+    }
   }
   if (!request.force()) {
     SF_ASSIGN_OR_RETURN(auto done, store_->FindSucceededByDigest(resolved.build.digest(), verify));
@@ -132,12 +166,14 @@ void Submitter::DecideAndInsert(const std::vector<Pending*>& batch) {
       for (size_t i = 0; i < created.size(); ++i) {
         if (created[i].build.owner() == p.owner &&
             created[i].build.request_id() == request.request_id()) {
+          SF_RETURN_IF_ERROR(SameSpecOrConflict(created[i].build, p.build, request.request_id()));
           dependents.push_back({&p, i, v1::SUBMIT_OUTCOME_REPLAYED});
           return absl::OkStatus();
         }
       }
       SF_ASSIGN_OR_RETURN(auto prior, store_->FindByRequestId(p.owner, request.request_id()));
       if (prior) {
+        SF_RETURN_IF_ERROR(SameSpecOrConflict(prior->build, p.build, request.request_id()));
         p.result = Answer(std::move(prior->build), v1::SUBMIT_OUTCOME_REPLAYED);
         return absl::OkStatus();
       }

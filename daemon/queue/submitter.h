@@ -105,5 +105,7 @@ class Submitter {
 
 // A new random build id: "b" + 9 base32 characters.
 std::string NewBuildId();
+// Whether `id` has the form NewBuildId makes.
+bool IsBuildId(absl::string_view id);
 
 }  // namespace sfactory::queue

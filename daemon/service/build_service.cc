@@ -6,11 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/build_state.h"
+#include "common/echo.h"
 #include "common/fs.h"
 #include "common/grpc_status.h"
 #include "common/sha256.h"
 #include "common/status.h"
 #include "common/logging.h"
+#include "daemon/service/calls.h"
 
 namespace sfactory::service {
 namespace {
@@ -18,47 +20,45 @@ namespace {
 constexpr size_t kLogChunk = 256 * 1024;
 constexpr size_t kFetchChunk = 1024 * 1024;
 
-// Logs internal failures at the RPC boundary; client errors are not logged.
-grpc::Status Reply(const absl::Status& s, absl::string_view rpc) {
-  if (!s.ok() && (absl::IsInternal(s) || absl::IsDataLoss(s) || absl::IsUnknown(s))) {
-    spdlog::error("{}: {}", rpc, s.message());
-  }
-  return ToGrpcStatus(s);
-}
-
 }  // namespace
-
-std::string CallerName(const grpc::ServerContext& ctx) {
-  auto it = ctx.client_metadata().find("sfactory-user");
-  if (it == ctx.client_metadata().end()) return "anonymous";
-  std::string name(it->second.data(), it->second.size());
-  if (name.empty() || name.size() > 64) return "anonymous";
-  return name;
-}
 
 grpc::Status BuildServiceImpl::SubmitBuild(grpc::ServerContext* ctx,
                                            const v1::SubmitBuildRequest* req,
                                            v1::SubmitBuildResponse* resp) {
+  SF_CALLER_OR_RETURN(caller, *auth_, *ctx);
   if (shutting_down_->load()) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "sfactoryd is shutting down; retry shortly");
   }
-  auto r = manager_->Submit(*req, CallerName(*ctx));
+  if (req->priority() > max_priority_) {
+    absl::Status allowed = auth_->admins().Require(
+        caller, absl::StrCat("submit at priority ", req->priority(), " (above max_priority ",
+                             max_priority_, ")"));
+    if (!allowed.ok()) return ToGrpcStatus(allowed);
+  }
+  auto r = manager_->Submit(*req, caller.name);
   if (!r.ok()) return Reply(r.status(), "SubmitBuild");
   *resp->mutable_build() = std::move(r->build);
   resp->set_outcome(r->outcome);
   return grpc::Status::OK;
 }
 
-grpc::Status BuildServiceImpl::GetBuild(grpc::ServerContext*, const v1::GetBuildRequest* req,
+grpc::Status BuildServiceImpl::GetBuild(grpc::ServerContext* ctx, const v1::GetBuildRequest* req,
                                         v1::Build* resp) {
+  SF_AUTHENTICATED_OR_RETURN(*auth_, *ctx);
   auto b = manager_->Get(req->build_id());
   if (!b.ok()) return Reply(b.status(), "GetBuild");
   *resp = std::move(*b);
   return grpc::Status::OK;
 }
 
-grpc::Status BuildServiceImpl::ListBuilds(grpc::ServerContext*, const v1::ListBuildsRequest* req,
+grpc::Status BuildServiceImpl::ListBuilds(grpc::ServerContext* ctx, const v1::ListBuildsRequest* req,
                                           v1::ListBuildsResponse* resp) {
+  SF_AUTHENTICATED_OR_RETURN(*auth_, *ctx);
+  if (req->page_size() < 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("page_size must be 0 (the default, 50) to 1000, got ",
+                                     req->page_size()));
+  }
   store::ListFilter f;
   for (int s : req->states()) f.states.push_back(static_cast<v1::BuildState>(s));
   f.owner = req->owner();
@@ -72,9 +72,17 @@ grpc::Status BuildServiceImpl::ListBuilds(grpc::ServerContext*, const v1::ListBu
   return grpc::Status::OK;
 }
 
-grpc::Status BuildServiceImpl::CancelBuild(grpc::ServerContext*, const v1::CancelBuildRequest* req,
+grpc::Status BuildServiceImpl::CancelBuild(grpc::ServerContext* ctx, const v1::CancelBuildRequest* req,
                                            v1::Build* resp) {
-  auto b = manager_->Cancel(req->build_id(), req->reason());
+  SF_CALLER_OR_RETURN(caller, *auth_, *ctx);
+  auto build = manager_->Get(req->build_id());
+  if (!build.ok()) return Reply(build.status(), "CancelBuild");
+  absl::Status allowed = auth_->admins().RequireOwnerOrAdmin(
+      caller, build->owner(), absl::StrCat("cancel build ", build->id()));
+  if (!allowed.ok()) return ToGrpcStatus(allowed);
+  std::string reason = req->reason().substr(0, 200);
+  if (caller.name != build->owner()) reason = absl::StrCat(reason, reason.empty() ? "" : " ", "(by ", caller.name, ")");
+  auto b = manager_->Cancel(req->build_id(), reason);
   if (!b.ok()) return Reply(b.status(), "CancelBuild");
   *resp = std::move(*b);
   return grpc::Status::OK;
@@ -83,8 +91,14 @@ grpc::Status BuildServiceImpl::CancelBuild(grpc::ServerContext*, const v1::Cance
 grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
                                           const v1::WatchBuildRequest* req,
                                           grpc::ServerWriter<v1::BuildEvent>* writer) {
+  SF_AUTHENTICATED_OR_RETURN(*auth_, *ctx);
   auto first = manager_->Get(req->build_id());
   if (!first.ok()) return Reply(first.status(), "WatchBuild");
+  if (req->log_offset() > first->log_size()) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("log_offset ", req->log_offset(), " is past the end of the log of ",
+                                     first->id(), " (", first->log_size(), " bytes)"));
+  }
   v1::BuildEvent ev;
   *ev.mutable_build() = *first;
   if (!writer->Write(ev)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
@@ -155,6 +169,7 @@ grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
 grpc::Status BuildServiceImpl::FetchArtifact(grpc::ServerContext* ctx,
                                              const v1::FetchArtifactRequest* req,
                                              grpc::ServerWriter<v1::FetchArtifactResponse>* writer) {
+  SF_AUTHENTICATED_OR_RETURN(*auth_, *ctx);
   v1::Artifact artifact;
   if (!req->build_id().empty()) {
     auto b = manager_->Get(req->build_id());
@@ -174,8 +189,8 @@ grpc::Status BuildServiceImpl::FetchArtifact(grpc::ServerContext* ctx,
     }
     if (!found) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                          absl::StrCat("build ", req->build_id(), " has no artifact named '",
-                                       req->name(), "'"));
+                          absl::StrCat("build ", req->build_id(), " has no artifact named ",
+                                       EchoInput(req->name())));
     }
   } else if (IsSha256Hex(req->sha256())) {
     auto a = store_->FindArtifactBySha256(req->sha256());

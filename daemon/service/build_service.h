@@ -1,10 +1,13 @@
-// sfactory.v1.BuildService: unpacks requests, calls the BuildManager, maps
-// Status to gRPC codes (common/grpc_status.h). No build logic lives here.
+// sfactory.v1.BuildService: identifies the caller, unpacks requests, calls
+// the BuildManager, maps Status to gRPC codes (common/grpc_status.h). Everyone
+// authenticated may submit, list, watch and fetch; cancel needs the build's
+// owner or an admin. No build logic lives here.
 #pragma once
 
 #include <atomic>
 
 #include "daemon/artifacts/artifact_store.h"
+#include "daemon/auth/authenticator.h"
 #include "daemon/lifecycle/build_manager.h"
 #include "sfactory/v1/sfactory.grpc.pb.h"
 
@@ -12,9 +15,17 @@ namespace sfactory::service {
 
 class BuildServiceImpl final : public v1::BuildService::Service {
  public:
+  // Every pointer outlives the service. Submits with a priority above
+  // `max_priority` need an admin.
   BuildServiceImpl(lifecycle::BuildManager* manager, store::Store* store,
-                   const artifacts::ArtifactStore* artifacts, const std::atomic<bool>* shutting_down)
-      : manager_(manager), store_(store), artifacts_(artifacts), shutting_down_(shutting_down) {}
+                   const artifacts::ArtifactStore* artifacts, auth::Authenticator* auth,
+                   int max_priority, const std::atomic<bool>* shutting_down)
+      : manager_(manager),
+        store_(store),
+        artifacts_(artifacts),
+        auth_(auth),
+        max_priority_(max_priority),
+        shutting_down_(shutting_down) {}
 
   grpc::Status SubmitBuild(grpc::ServerContext* ctx, const v1::SubmitBuildRequest* req,
                            v1::SubmitBuildResponse* resp) override;
@@ -33,12 +44,10 @@ class BuildServiceImpl final : public v1::BuildService::Service {
   lifecycle::BuildManager* manager_;
   store::Store* store_;
   const artifacts::ArtifactStore* artifacts_;
+  auth::Authenticator* auth_;
+  const int max_priority_;
   const std::atomic<bool>* shutting_down_;
 };
 
-// The caller's name: the `sfactory-user` metadata the client sends. It is
-// not authenticated (the socket's directory permissions are the access
-// control until token auth lands).
-std::string CallerName(const grpc::ServerContext& ctx);
 
 }  // namespace sfactory::service

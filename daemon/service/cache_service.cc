@@ -6,10 +6,13 @@
 #include "common/fs.h"
 #include "common/grpc_status.h"
 
+#include "daemon/service/calls.h"
+
 namespace sfactory::service {
 
-grpc::Status CacheServiceImpl::GetUsage(grpc::ServerContext*, const v1::GetUsageRequest*,
+grpc::Status CacheServiceImpl::GetUsage(grpc::ServerContext* ctx, const v1::GetUsageRequest*,
                                         v1::CacheUsage* resp) {
+  SF_AUTHENTICATED_OR_RETURN(*deps_.auth, *ctx);
   const std::filesystem::path& state = deps_.state_dir;
   const std::filesystem::path& cache = deps_.cache_dir;
   struct Area {

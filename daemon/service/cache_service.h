@@ -2,6 +2,8 @@
 // the provider's base images, and the state filesystem's free space.
 #pragma once
 
+#include "daemon/auth/authenticator.h"
+
 #include <cstdint>
 #include <filesystem>
 
@@ -18,6 +20,7 @@ struct CacheDeps {
   std::filesystem::path state_dir;
   std::filesystem::path cache_dir;
   uint64_t min_free_space = 0;
+  auth::Authenticator* auth = nullptr;
 };
 
 class CacheServiceImpl final : public v1::CacheService::Service {

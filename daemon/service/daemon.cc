@@ -21,16 +21,17 @@
 #include "daemon/lifecycle/build_manager.h"
 #include "daemon/runner/runner.h"
 #include "daemon/cache/source_cache.h"
+#include "daemon/auth/admins.h"
+#include "daemon/auth/authenticator.h"
+#include "daemon/service/auth_service.h"
 #include "daemon/service/build_service.h"
+#include "daemon/service/server.h"
 #include "daemon/service/cache_service.h"
 #include "daemon/service/image_service.h"
 #include "daemon/service/info_service.h"
 #include "daemon/service/providers.h"
 #include "daemon/service/source_service.h"
 #include "daemon/store/store.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
-#include "grpcpp/health_check_service_interface.h"
-#include "grpcpp/server_builder.h"
 #include "common/logging.h"
 
 namespace sfactory::service {
@@ -47,39 +48,6 @@ absl::StatusOr<Fd> LockStateDir(const fs::path& state_dir) {
         " (", path.string(), " is locked); stop it first or give this one its own state_dir"));
   }
   return fd;
-}
-
-// Prepares the directory of a unix socket: only the owner and the socket
-// group may enter it. A stale socket is removed; a live one is an error.
-absl::Status PrepareUnixSocket(const fs::path& socket, const std::string& group) {
-  fs::path dir = socket.parent_path();
-  SF_RETURN_IF_ERROR(MakeDirs(dir, 0750));
-  if (struct group* g = group.empty() ? nullptr : ::getgrnam(group.c_str())) {
-    if (::chown(dir.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-      spdlog::warn("cannot give {} to group {}: {}", dir.string(), group, std::strerror(errno));
-    }
-  } else {
-    ::chmod(dir.c_str(), 0700);
-  }
-  std::error_code ec;
-  if (!fs::exists(socket, ec)) return absl::OkStatus();
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  std::string s = socket.string();
-  if (s.size() >= sizeof addr.sun_path) {
-    ::close(fd);
-    return absl::InvalidArgumentError("socket path too long: " + s);
-  }
-  std::memcpy(addr.sun_path, s.c_str(), s.size() + 1);
-  bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  if (live) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("another process is listening on ", s, "; stop it or use another listen address"));
-  }
-  fs::remove(socket, ec);
-  return absl::OkStatus();
 }
 
 int WaitForSignal() {
@@ -158,54 +126,46 @@ absl::Status RunDaemon(const config::Config& config) {
                               Clock::Real());
   SF_RETURN_IF_ERROR(manager.Start());
 
+  SF_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<auth::UnixListener>> unix,
+                      BindUnixListeners(config));
+  std::vector<const auth::UnixListener*> unix_peers;
+  for (const auto& l : unix) unix_peers.push_back(l.get());
+  auth::Admins admins({config.admins.users, config.admins.groups});
+  auth::Authenticator authenticator(unix_peers, store.get(), &admins, Clock::Real());
+
   std::atomic<bool> shutting_down{false};
-  BuildServiceImpl build_service(&manager, store.get(), &artifacts, &shutting_down);
+  BuildServiceImpl build_service(&manager, store.get(), &artifacts, &authenticator,
+                                 config.max_priority, &shutting_down);
   ServerInfoServiceImpl info_service({&manager, provider.get(), &recipes, &catalog,
                                       config.max_parallel_builds, config.default_recipe,
-                                      config.default_os, config.default_arch});
-  SourceServiceImpl source_service(&sources, store.get());
-  ImageServiceImpl image_service(provider.get(), &recipes, mo.defaults);
+                                      config.default_os, config.default_arch, &authenticator});
+  SourceServiceImpl source_service(&sources, store.get(), &catalog, &authenticator,
+                                   config.max_source_size);
+  ImageServiceImpl image_service(provider.get(), &recipes, mo.defaults, &authenticator);
   CacheServiceImpl cache_service({&manager, provider.get(), state, config.cache_dir,
-                                  config.min_free_space_bytes});
+                                  config.min_free_space_bytes, &authenticator});
+  AuthServiceImpl auth_service(&authenticator, store.get(), Clock::Real());
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  std::vector<fs::path> sockets;
-  for (const auto& address : config.listen) {
-    if (absl::StartsWith(address, "unix:")) {
-      fs::path socket = address.substr(5);
-      SF_RETURN_IF_ERROR(PrepareUnixSocket(socket, config.socket_group));
-      sockets.push_back(socket);
-    }
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials());
-  }
-  builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
-  builder.RegisterService(&build_service);
-  builder.RegisterService(&info_service);
-  builder.RegisterService(&source_service);
-  builder.RegisterService(&image_service);
-  builder.RegisterService(&cache_service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server) {
+  absl::StatusOr<Server> server = StartServer(
+      config, std::move(unix),
+      {{v1::BuildService::service_full_name(), &build_service},
+       {v1::ServerInfoService::service_full_name(), &info_service},
+       {v1::SourceService::service_full_name(), &source_service},
+       {v1::ImageService::service_full_name(), &image_service},
+       {v1::CacheService::service_full_name(), &cache_service},
+       {v1::AuthService::service_full_name(), &auth_service}});
+  if (!server.ok()) {
     manager.Shutdown();
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", absl::StrJoin(config.listen, ", "),
-                                               " (address in use, or a directory missing?)"));
+    return server.status();
   }
-  for (const auto& s : sockets) ::chmod(s.c_str(), 0660);
   spdlog::info("sfactoryd listening on {}", absl::StrJoin(config.listen, ", "));
 
   int sig = WaitForSignal();
   spdlog::info("received {}; shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   shutting_down = true;
-  server->GetHealthCheckService()->SetServingStatus(false);
   // Watchers notice within a second and end with UNAVAILABLE (resumable).
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Shutdown(absl::Seconds(5));
   manager.Shutdown();
-  for (const auto& s : sockets) {
-    std::error_code ec;
-    fs::remove(s, ec);
-  }
   spdlog::info("sfactoryd stopped");
   return absl::OkStatus();
 }

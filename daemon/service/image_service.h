@@ -2,6 +2,8 @@
 // prune. Requests that name no recipe, OS or arch get the daemon's defaults.
 #pragma once
 
+#include "daemon/auth/authenticator.h"
+
 #include "common/spec.h"
 #include "daemon/provider/provider.h"
 #include "daemon/recipe/recipe.h"
@@ -13,11 +15,12 @@ class ImageServiceImpl final : public v1::ImageService::Service {
  public:
   // `provider` and `recipes` outlive the service.
   ImageServiceImpl(provider::Provider* provider, const recipe::RecipeSet* recipes,
-                   SpecDefaults defaults)
-      : provider_(provider), recipes_(recipes), defaults_(std::move(defaults)) {}
+                   SpecDefaults defaults, auth::Authenticator* auth)
+      : provider_(provider), recipes_(recipes), defaults_(std::move(defaults)), auth_(auth) {}
   grpc::Status ListBaseImages(grpc::ServerContext* ctx, const v1::ListBaseImagesRequest* req,
                               v1::ListBaseImagesResponse* resp) override;
-  // INVALID_ARGUMENT for an unknown recipe; blocks until the image is built.
+  // Admins only. INVALID_ARGUMENT for an unknown recipe; blocks until the
+  // image is built.
   grpc::Status RebuildBaseImage(grpc::ServerContext* ctx, const v1::RebuildBaseImageRequest* req,
                                 v1::BaseImage* resp) override;
   grpc::Status PruneBaseImages(grpc::ServerContext* ctx, const v1::PruneBaseImagesRequest* req,
@@ -27,6 +30,7 @@ class ImageServiceImpl final : public v1::ImageService::Service {
   provider::Provider* provider_;
   const recipe::RecipeSet* recipes_;
   SpecDefaults defaults_;
+  auth::Authenticator* auth_;
 };
 
 }  // namespace sfactory::service

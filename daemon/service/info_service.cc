@@ -4,11 +4,14 @@
 #define SFACTORY_VERSION "0.0.0"
 #endif
 
+#include "daemon/service/calls.h"
+
 namespace sfactory::service {
 
-grpc::Status ServerInfoServiceImpl::GetServerInfo(grpc::ServerContext*,
+grpc::Status ServerInfoServiceImpl::GetServerInfo(grpc::ServerContext* ctx,
                                                   const v1::GetServerInfoRequest*,
                                                   v1::ServerInfo* resp) {
+  SF_AUTHENTICATED_OR_RETURN(*deps_.auth, *ctx);
   resp->set_version(SFACTORY_VERSION);
   resp->set_provider(deps_.provider->name());
   // Ask the provider now: `sfactory info` is how an operator checks a fix.

@@ -2,6 +2,8 @@
 // provider and its problem, recipes, Slurm series, capacity, defaults.
 #pragma once
 
+#include "daemon/auth/authenticator.h"
+
 #include <string>
 
 #include "common/catalog.h"
@@ -20,6 +22,7 @@ struct InfoDeps {
   const Catalog* catalog;
   int max_parallel_builds;
   std::string default_recipe, default_os, default_arch;
+  auth::Authenticator* auth;
 };
 
 class ServerInfoServiceImpl final : public v1::ServerInfoService::Service {

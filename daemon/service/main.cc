@@ -99,6 +99,10 @@ int Main(int argc, char** argv) {
   if (!listen.empty()) {
     cfg->listen = listen;
     cfg->origin["listen"] = "flag";
+    if (absl::Status s = config::CheckListenTls(*cfg, "--listen"); !s.ok()) {
+      std::fprintf(stderr, "sfactoryd: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
   }
   if (!state_dir.empty()) {
     cfg->state_dir = state_dir;

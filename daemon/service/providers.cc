@@ -48,6 +48,7 @@ runner::PackageFn MakePackageFn(const config::Config& config) {
     req.compression = compression;
     req.source_date_epoch = epoch;
     req.phases = in.phases;
+    req.sources = in.sources;
     auto result = packaging::Package(req, log);
     if (!result.ok()) return result.status();
     std::vector<runner::PackageOutput> out;

@@ -106,6 +106,10 @@ min_free_space: 500MiB
 allow_downloads: off
 log_level: debug
 lxd: {project: sfactory}
+tls: {cert_file: /etc/sf/cert.pem, key_file: /etc/sf/key.pem}
+admins: {users: [alice]}
+max_priority: 5
+max_source_size: 2GiB
 )";
   auto c = ParseConfig(yaml, "sfactoryd.yaml");
   INFO(c.status().ToString());
@@ -159,8 +163,21 @@ TEST_CASE("ParseConfig derives unset paths from the file's state_dir and data_di
   CHECK(d->cache_dir == "/fast/cache");
 }
 
+TEST_CASE("A TCP listener without TLS is an error naming the file and line", "[config]") {
+  auto c = ParseConfig("build_jobs: 2\nlisten: [unix:/run/x.sock, \"0.0.0.0:7443\"]\n", "sf.yaml");
+  REQUIRE(!c.ok());
+  CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(absl::StrContains(c.status().message(), "sf.yaml:2"));
+  CHECK(absl::StrContains(c.status().message(), "needs TLS"));
+  // A key without its certificate is not TLS either.
+  auto d = ParseConfig("listen: \"0.0.0.0:7443\"\ntls: {key_file: /k.pem}\n", "sf.yaml");
+  CHECK(!d.ok());
+}
+
 TEST_CASE("ParseConfig accepts a single string where a list is expected", "[config]") {
-  auto c = ParseConfig("listen: 127.0.0.1:7000\nrecipe_dirs: /r\n", "f.yaml");
+  auto c = ParseConfig(
+      "listen: 127.0.0.1:7000\nrecipe_dirs: /r\ntls: {cert_file: /c.pem, key_file: /k.pem}\n",
+      "f.yaml");
   REQUIRE(c.ok());
   CHECK(c->listen == std::vector<std::string>{"127.0.0.1:7000"});
   CHECK(c->recipe_dirs == std::vector<fs::path>{"/r"});

@@ -155,6 +155,17 @@ TEST_CASE("Submitter replays a request_id per owner", "[queue][submit]") {
   CHECK(other_owner->outcome == v1::SUBMIT_OUTCOME_CREATED);
 }
 
+TEST_CASE("Submitter refuses a request_id reused with another spec, naming the build",
+          "[queue][submit]") {
+  Fixture f;
+  auto first = f.Submit("24.11.5", "alice", "job-7");
+  REQUIRE(first.ok());
+  auto other = f.Submit("23.11", "alice", "job-7");
+  CHECK(other.status().code() == absl::StatusCode::kAlreadyExists);
+  CHECK(absl::StrContains(other.status().message(), first->build.id()));
+  CHECK(f.target.admitted.size() == 1);
+}
+
 TEST_CASE("Submitter refuses what the provider cannot build and unknown versions",
           "[queue][submit]") {
   Fixture f;
