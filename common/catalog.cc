@@ -25,11 +25,17 @@ absl::StatusOr<SourceFile> ParseSource(absl::string_view src, const YAML::Node& 
   if (!IsValidSourceFileName(f.name)) {
     return YamlError(src, node["name"], absl::StrCat("bad source file name '", f.name, "'"));
   }
-  if (node["sha256"]) {
-    SF_ASSIGN_OR_RETURN(f.sha256, YamlString(src, node["sha256"]));
-    if (!IsSha256Hex(f.sha256)) {
-      return YamlError(src, node["sha256"], "sha256 must be 64 lower-case hex digits");
-    }
+  // Without a digest the first copy to arrive would be trusted, and whoever
+  // uploads first decides what every later build of the release contains.
+  if (!node["sha256"]) {
+    return YamlError(src, node["name"],
+                     absl::StrCat("source '", f.name,
+                                  "' needs a 'sha256' (sha256sum of the tarball; for a GitHub "
+                                  "tag archive it is reproducible)"));
+  }
+  SF_ASSIGN_OR_RETURN(f.sha256, YamlString(src, node["sha256"]));
+  if (!IsSha256Hex(f.sha256)) {
+    return YamlError(src, node["sha256"], "sha256 must be 64 lower-case hex digits");
   }
   if (node["top_dir"]) {
     SF_ASSIGN_OR_RETURN(f.top_dir, YamlString(src, node["top_dir"]));

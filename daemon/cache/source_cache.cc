@@ -69,6 +69,8 @@ absl::StatusOr<v1::Source> SourceCache::Commit(const std::string& name, const fs
     }
   }
   fs::path dest = root_ / "sha256" / sha256;
+  std::error_code ec;
+  const bool had_file = fs::exists(dest, ec);
   if (::rename(tmp.c_str(), dest.c_str()) != 0) {
     int err = errno;
     (void)RemoveAll(tmp);
@@ -81,7 +83,12 @@ absl::StatusOr<v1::Source> SourceCache::Commit(const std::string& name, const fs
   source.set_size(size);
   *source.mutable_added_at() =
       google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(absl::Now()));
-  SF_RETURN_IF_ERROR(store_->UpsertSource(source));
+  if (absl::Status s = store_->InsertSource(source); !s.ok()) {
+    // Refused (e.g. the name is stored with other bytes): bytes that only
+    // this upload brought do not stay behind, unreferenced.
+    if (!had_file) (void)RemoveAll(dest);
+    return s;
+  }
   return source;
 }
 
@@ -106,6 +113,11 @@ absl::StatusOr<v1::Source> SourceCache::Add(const std::string& name,
     }
     hasher.Update(chunk);
     size += chunk.size();
+  }
+  if (size == 0) {
+    (void)RemoveAll(tmp);
+    return absl::InvalidArgumentError(
+        absl::StrCat("source ", name, " is empty; nothing was stored (send the whole file)"));
   }
   if (::fsync(fd.get()) != 0) {
     int err = errno;

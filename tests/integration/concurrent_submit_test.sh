@@ -20,7 +20,7 @@ for i in $(seq 1 12); do
   submit_bg "$TEST_TMP/r.$i.id" 24.11 --recipe hello --variant big --force --request-id once
 done
 i=0
-for v in 22.05 23.02 23.11 24.11.6 25.05 25.05.1; do  # distinct specs: a build each
+for v in 22.05 23.02 23.11 24.11.6 25.05 25.05.8; do  # distinct specs: a build each
   i=$((i + 1))
   submit_bg "$TEST_TMP/d.$i.id" "$v" --recipe hello --variant fail
 done

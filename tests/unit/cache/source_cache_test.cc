@@ -58,7 +58,7 @@ struct Fixture {
         absl::StrCat("series:\n  \"24.11\":\n    pinned: \"24.11.5\"\n    releases:\n"
                      "      \"24.11.5\":\n        sources:\n"
                      "          - {name: known.tar.gz, sha256: ",
-                     kKnownSha, "}\n", "          - {name: nodigest.tar.gz}\n"),
+                     kKnownSha, "}\n"),
         "catalog.yaml");
     INFO(c.status().ToString());
     REQUIRE(c.ok());

@@ -25,7 +25,7 @@ TEST_CASE("Catalog parses the shipped templates/catalog.yaml", "[common][catalog
 
 TEST_CASE("Catalog errors name the file and line", "[common][catalog]") {
   auto c = Catalog::Parse("series:\n  \"24.11\":\n    pinned: \"24.11.9\"\n    releases:\n"
-                          "      \"24.11.5\": {sources: [{name: a.tar.gz}]}\n",
+                          "      \"24.11.5\": {sources: [{name: a.tar.gz, sha256: 1111111111111111111111111111111111111111111111111111111111111111}]}\n",
                           "cat.yaml");
   REQUIRE(!c.ok());
   CHECK(c.status().message().find("cat.yaml:3") != absl::string_view::npos);
@@ -48,10 +48,20 @@ TEST_CASE("Catalog rejects a bad sha256 and a release outside its series", "[com
   CHECK(!d.ok());
 }
 
+TEST_CASE("Catalog refuses a source without a sha256, naming it and the line",
+          "[common][catalog]") {
+  auto c = Catalog::Parse("series:\n  \"24.11\":\n    pinned: \"24.11.5\"\n    releases:\n"
+                          "      \"24.11.5\": {sources: [{name: a.tar.gz}]}\n",
+                          "cat.yaml");
+  REQUIRE(!c.ok());
+  CHECK(c.status().message().find("cat.yaml:5") != absl::string_view::npos);
+  CHECK(c.status().message().find("'a.tar.gz' needs a 'sha256'") != absl::string_view::npos);
+}
+
 TEST_CASE("Release digest changes when a source digest changes", "[common][catalog]") {
   auto a = Catalog::Parse(
       "series: {\"24.11\": {pinned: \"24.11.5\", releases: {\"24.11.5\": {sources: "
-      "[{name: a.tar.gz}]}}}}", "x");
+      "[{name: a.tar.gz, sha256: 1111111111111111111111111111111111111111111111111111111111111111}]}}}}", "x");
   auto b = Catalog::Parse(
       "series: {\"24.11\": {pinned: \"24.11.5\", releases: {\"24.11.5\": {sources: "
       "[{name: a.tar.gz, sha256: "

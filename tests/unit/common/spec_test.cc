@@ -13,8 +13,8 @@ series:
   "24.11":
     pinned: "24.11.5"
     releases:
-      "24.11.5": {sources: [{name: slurm-24.11.5.tar.bz2}]}
-      "24.11.6": {sources: [{name: slurm-24.11.6.tar.bz2}]}
+      "24.11.5": {sources: [{name: slurm-24.11.5.tar.bz2, sha256: e1a5547edd212c38b5e3230a284133f777b32746551f094aaa81cc4af375e332}]}
+      "24.11.6": {sources: [{name: slurm-24.11.6.tar.bz2, sha256: 1111111111111111111111111111111111111111111111111111111111111111}]}
 )", "test");
   REQUIRE(c.ok());
   return *c;
