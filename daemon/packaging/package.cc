@@ -156,6 +156,7 @@ absl::StatusOr<PackageResult> Package(const PackageRequest& request,
   manifest.set_source_date_epoch(request.source_date_epoch);
   manifest.set_sfactory_version(std::string(SfactoryVersion()));
   for (const auto& phase : request.phases) *manifest.add_phases() = phase;
+  for (const auto& source : request.sources) *manifest.add_sources() = source;
   *manifest.mutable_audit() = AuditToProto(result.audit);
   *manifest.mutable_relocation() = RelocationToProto(result.relocation);
   {

@@ -48,6 +48,7 @@ struct PackageRequest {
   Compression compression = Compression::kZstd;
   int64_t source_date_epoch = 0;  // mtime of every archive entry
   std::vector<v1::PhaseTiming> phases;
+  std::vector<v1::Source> sources;  // recorded in the manifest
   // Empty = DefaultBaselineSonames().
   std::vector<std::string> baseline_sonames;
   // Paths of the build instance that must not survive in pkg-config files.

@@ -157,6 +157,15 @@ class Run {
       else if (req_.release) candidates = req_.release->sources;
       SF_ASSIGN_OR_RETURN(source, deps_.sources->Ensure(candidates, deps_.allow_downloads,
                                                         [&](absl::string_view l) { sink_.Line(l); }));
+      uint64_t size = 0;
+      std::error_code ec;
+      if (auto n = std::filesystem::file_size(source.path, ec); !ec) size = n;
+      sink_.Line(absl::StrCat("==> source ", source.file.name, " sha256 ", source.sha256, " (",
+                              size, " bytes)"));
+      v1::Source& used = sources_used_.emplace_back();
+      used.set_name(source.file.name);
+      used.set_sha256(source.sha256);
+      used.set_size(size);
       return absl::OkStatus();
     }));
 
@@ -218,6 +227,7 @@ class Run {
         in.digest = req_.build.digest();
         in.install_prefix = InstallPrefix(spec);
         in.phases = outcome_.phases;
+        in.sources = sources_used_;
         SF_RETURN_IF_ERROR(MakeDirs(in.work_dir));
         SF_ASSIGN_OR_RETURN(files, deps_.package(in, [&](absl::string_view l) { sink_.Line(l); }));
         (void)RemoveAll(in.work_dir);
@@ -283,6 +293,7 @@ class Run {
   std::unique_ptr<provider::Instance> build_instance_;
   fs::path host_dir_;
   RunOutcome outcome_;
+  std::vector<v1::Source> sources_used_;  // for the manifest
   int step_ = 0;
   int total_steps_ = 0;
 };

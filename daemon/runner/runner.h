@@ -33,6 +33,7 @@ struct PackageInput {
   std::string digest;
   std::string install_prefix;
   std::vector<v1::PhaseTiming> phases;
+  std::vector<v1::Source> sources;  // name, sha256, size of each source used
 };
 
 struct PackageOutput {

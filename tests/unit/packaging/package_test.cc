@@ -50,6 +50,11 @@ PackageRequest Request(const fs::path& dir, const fs::path& tree_tar, const std:
   phase.set_seconds(12.5);
   phase.set_result("ok");
   r.phases.push_back(phase);
+  v1::Source source;
+  source.set_name("slurm-24-11-6-1.tar.gz");
+  source.set_sha256(std::string(64, 'a'));
+  source.set_size(1234);
+  r.sources.push_back(source);
   return r;
 }
 
@@ -119,6 +124,9 @@ TEST_CASE("Package writes the four release files and SHA256SUMS verifies them",
   REQUIRE(manifest->bundled_libraries_size() == 1);
   CHECK(manifest->bundled_libraries(0).package() == "libgreet1");
   REQUIRE(manifest->phases_size() == 1);
+  REQUIRE(manifest->sources_size() == 1);  // the digest of the source used
+  CHECK(manifest->sources(0).name() == "slurm-24-11-6-1.tar.gz");
+  CHECK(manifest->sources(0).sha256() == std::string(64, 'a'));
   CHECK(manifest->tree_sha256().size() == 64);
   CHECK(log.Contains("audit passed"));
 
