@@ -102,10 +102,25 @@ absl::Status WriteFileAtomic(const fs::path& path, absl::string_view data, int m
 }
 
 absl::Status MakeDirs(const fs::path& path, int mode) {
-  std::error_code ec;
-  fs::create_directories(path, ec);
-  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("create directory ", path.string()));
-  ::chmod(path.c_str(), static_cast<mode_t>(mode));
+  // Only directories made here get `mode` (chmod, as mkdir's is cut by the
+  // umask): an existing one, e.g. a sticky /tmp or the user's ".", keeps
+  // its mode and owner.
+  fs::path partial;
+  for (const fs::path& part : path.lexically_normal()) {
+    if (part.empty()) continue;  // the trailing "" of "a/b/"
+    partial /= part;
+    if (::mkdir(partial.c_str(), static_cast<mode_t>(mode)) == 0) {
+      if (::chmod(partial.c_str(), static_cast<mode_t>(mode)) != 0) {
+        return ErrnoStatus(errno, absl::StrCat("chmod ", partial.string()));
+      }
+      continue;
+    }
+    int err = errno;
+    struct stat st;
+    if (err == EEXIST && ::stat(partial.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    if (err == EEXIST) err = ENOTDIR;
+    return ErrnoStatus(err, absl::StrCat("create directory ", partial.string()));
+  }
   return absl::OkStatus();
 }
 

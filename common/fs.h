@@ -51,7 +51,8 @@ absl::Status WriteFileAtomic(const std::filesystem::path& path, absl::string_vie
 absl::Status CommitFile(int fd, const std::filesystem::path& tmp,
                         const std::filesystem::path& path);
 
-// mkdir -p with the given mode for directories it creates.
+// mkdir -p. Directories it creates get exactly `mode`; existing ones are
+// left as they are (mode, owner, sticky bit).
 absl::Status MakeDirs(const std::filesystem::path& path, int mode = 0755);
 
 // rm -rf; a missing path is not an error.

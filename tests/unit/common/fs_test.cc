@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include "common/fs.h"
@@ -65,6 +67,27 @@ TEST_CASE("DirUsage counts allocated bytes and regular files, not symlink target
   REQUIRE(missing.ok());
   CHECK(missing->bytes == 0);
   CHECK(missing->files == 0);
+}
+
+TEST_CASE("MakeDirs sets the mode only of directories it creates", "[common][fs]") {
+  auto dir = TempDir::Create("sf-fs-");
+  REQUIRE(dir.ok());
+  // An existing sticky, world-writable directory, like /tmp.
+  const auto sticky = dir->path() / "sticky";
+  REQUIRE(::mkdir(sticky.c_str(), 0700) == 0);
+  REQUIRE(::chmod(sticky.c_str(), 01777) == 0);
+  REQUIRE(MakeDirs(sticky, 0755).ok());
+  REQUIRE(MakeDirs(sticky / "a" / "b", 0750).ok());
+  struct stat st;
+  REQUIRE(::stat(sticky.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 01777);
+  REQUIRE(::stat((sticky / "a").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0750);
+  REQUIRE(::stat((sticky / "a" / "b").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0750);
+  // A file in the way is an error, not a directory.
+  REQUIRE(WriteFileAtomic(dir->path() / "file", "x").ok());
+  CHECK(!MakeDirs(dir->path() / "file" / "sub").ok());
 }
 
 }  // namespace
