@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -121,13 +122,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
   const fs::path socket = root / "run" / "sfactoryd.sock";
   SF_RETURN_IF_ERROR(MakeDirs(root / "run"));
   d->address_ = "unix:" + socket.string();
+  // An extra "listen:" line (e.g. a TLS port beside the socket) replaces
+  // the default one; it must keep the unix socket, which the bench uses.
+  bool own_listen = std::any_of(extra_config.begin(), extra_config.end(),
+                                [](const std::string& l) { return l.rfind("listen:", 0) == 0; });
   std::string config =
-      absl::StrCat("listen: [unix:", socket.string(), "]\n",  //
+      absl::StrCat(own_listen ? "" : absl::StrCat("listen: [unix:", socket.string(), "]\n"),
                    "state_dir: ", (root / "state").string(), "\n", "provider: local\n",
                    "data_dir: ", (src / "templates").string(), "\n", "recipe_dirs: [",
                    (src / "templates/recipes").string(), ", ", (src / "tests/recipes").string(),
                    "]\n", "default_recipe: hello\n", "build_jobs: 2\n");
-  for (const auto& line : extra_config) absl::StrAppend(&config, line, "\n");
+  for (const auto& line : extra_config) {
+    absl::StrAppend(&config, absl::StrReplaceAll(line, {{"@SOCKET@", socket.string()}}), "\n");
+  }
   SF_RETURN_IF_ERROR(WriteFileAtomic(root / "sfactoryd.yaml", config));
 
   SF_ASSIGN_OR_RETURN(Fd log, OpenFile(root / "daemon.log", O_WRONLY | O_CREAT | O_APPEND));
@@ -164,9 +171,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
   return absl::DeadlineExceededError("sfactoryd did not answer within 30 s:\n" + d->LogTail(20));
 }
 
-absl::StatusOr<std::unique_ptr<Daemon>> Daemon::StartWithHelloSource(const CommonFlags& flags,
-                                                                     const std::string& name) {
-  SF_ASSIGN_OR_RETURN(std::unique_ptr<Daemon> d, Start(flags, name, {}));
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::StartWithHelloSource(
+    const CommonFlags& flags, const std::string& name,
+    const std::vector<std::string>& extra_config) {
+  SF_ASSIGN_OR_RETURN(std::unique_ptr<Daemon> d, Start(flags, name, extra_config));
   if (absl::Status s = d->AddSource(flags.source_dir / "tests/fixtures/hello-1.0.tar.gz");
       !s.ok()) {
     d->Keep();

@@ -51,7 +51,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, bool priv
 class Daemon {
  public:
   // Creates `<TMPDIR>/sf-bench-<name>-XXXXXX`, writes sfactoryd.yaml there
-  // (the lib.sh config plus `extra_config` lines), starts sfactoryd with its
+  // (the lib.sh config plus `extra_config` lines; a "listen:" line among
+  // them replaces the default, and must list unix:@SOCKET@, replaced by the
+  // socket path the bench talks to), starts sfactoryd with its
   // output in daemon.log and waits up to 10 s for GetServerInfo to answer.
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(
       const CommonFlags& flags, const std::string& name,
@@ -62,8 +64,9 @@ class Daemon {
 
   // Start() with tests/fixtures/hello-1.0.tar.gz added to the source cache,
   // as the benchmarks that build the hello recipe need.
-  static absl::StatusOr<std::unique_ptr<Daemon>> StartWithHelloSource(const CommonFlags& flags,
-                                                                      const std::string& name);
+  static absl::StatusOr<std::unique_ptr<Daemon>> StartWithHelloSource(
+      const CommonFlags& flags, const std::string& name,
+      const std::vector<std::string>& extra_config = {});
 
   // SIGTERM and wait (bounded); returns its exit code.
   absl::StatusOr<int> Stop();

@@ -21,6 +21,7 @@
 // Target: p50 < 10 ms (for the concurrent rounds, the median over the reps).
 // Baselines: GetServerInfo and GetBuild, sequential and concurrent, in the
 // same daemon; the report gives submit p50 / trivial p50.
+// Part C, TLS + bearer token against the unix socket; see PartC.
 // Exits 1 when an RPC fails or an outcome, id or digest is wrong.
 #include <algorithm>
 #include <atomic>
@@ -31,10 +32,16 @@
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/bench_daemon.h"
 #include "common/fs.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 
 namespace {
 
@@ -442,6 +449,110 @@ bool PartB(const CommonFlags& flags, int n, int reps) {
   return ok;
 }
 
+// Part C: the Part B resubmit over TLS with a bearer token against the same
+// call over the unix socket (identity from SO_PEERCRED), same daemon,
+// alternating per rep. Certificates are made with openssl. Target: TLS+token
+// p50 <= 1.5 x unix p50. Returns false on a failure.
+bool PartC(const CommonFlags& flags, int n, int reps) {
+  std::printf("\nPart C: resubmit over TLS + bearer token vs the unix socket\n");
+  auto pki_or = sfactory::TempDir::Create("sf-bench-pki-");
+  if (!pki_or.ok()) return false;
+  const std::string pki = pki_or->path().string();
+  const std::string make_certs = absl::StrCat(
+      "set -e; cd '", pki, "'; ",
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=bench-ca -keyout ca.key "
+      "-out ca.pem; ",
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out s.csr; ",
+      "echo subjectAltName=IP:127.0.0.1 > s.ext; ",
+      "openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+      "-extfile s.ext -out server.pem");
+  if (std::system(absl::StrCat("(", make_certs, ") > /dev/null 2>&1").c_str()) != 0) {
+    std::fprintf(stderr, "submit_bench: openssl could not make certificates (is it installed?)\n");
+    return false;
+  }
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  const std::string tcp = absl::StrCat("127.0.0.1:", port);
+  // The socket path Daemon::Start uses: <dir>/run/sfactoryd.sock. The dir is
+  // only known after the start, so the listen line names it by placeholder.
+  auto d_or = Daemon::StartWithHelloSource(
+      flags, "submit-c",
+      {absl::StrCat("listen: [unix:@SOCKET@, \"", tcp, "\"]"),
+       absl::StrCat("tls: {cert_file: ", pki, "/server.pem, key_file: ", pki, "/server.key}")});
+  if (!d_or.ok()) {
+    std::fprintf(stderr, "submit_bench: %s\n", d_or.status().ToString().c_str());
+    return false;
+  }
+  Daemon& d = **d_or;
+  const v1::SubmitBuildRequest req = HelloRequest("24.11", {});
+  auto built = d.SubmitAndWait(req, absl::Minutes(10));
+  if (!built.ok() || built->state() != v1::BUILD_STATE_SUCCEEDED) {
+    d.Fail("submit_bench", "the hello build did not succeed");
+    return false;
+  }
+  // A token for user "bench", made by root over the socket.
+  auto auth = v1::AuthService::NewStub(d.channel());
+  v1::CreateTokenRequest treq;
+  treq.set_name("bench");
+  treq.set_user(std::string(::getenv("USER") ? ::getenv("USER") : "root"));
+  v1::CreateTokenResponse token;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = auth->CreateToken(&ctx, treq, &token);
+    if (!s.ok()) {
+      d.Fail("submit_bench", "CreateToken: " + s.error_message());
+      return false;
+    }
+  }
+  auto ca = sfactory::ReadFile(pki + "/ca.pem");
+  if (!ca.ok()) return false;
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = *ca;
+  auto creds = grpc::CompositeChannelCredentials(grpc::SslCredentials(ssl),
+                                                 grpc::AccessTokenCredentials(token.secret()));
+  auto tls_channel = grpc::CreateChannel(tcp, creds);
+  auto tls_builds = v1::BuildService::NewStub(tls_channel);
+  // The token's user did not submit the build, but a REUSED answer is the
+  // same for everyone: the finished build of that spec.
+  auto reused = [&](v1::BuildService::Stub& stub) -> std::string {
+    v1::SubmitBuildResponse resp;
+    grpc::Status s = Submit(stub, req, &resp);
+    if (!s.ok()) return "SubmitBuild: " + s.error_message();
+    if (resp.outcome() != v1::SUBMIT_OUTCOME_REUSED || resp.build().id() != built->id()) {
+      return "not REUSED";
+    }
+    return "";
+  };
+  for (int i = 0; i < 20; ++i) (void)reused(*tls_builds), (void)reused(d.builds());  // warm up
+  std::vector<Round> rounds;
+  std::vector<double> unix_p50, tls_p50;
+  for (int rep = 0; rep < reps; ++rep) {
+    for (int half = 0; half < 2; ++half) {
+      const bool tls_now = (half == 0) == (rep % 2 == 0);
+      rounds.push_back(Sequential(
+          absl::StrCat("SubmitBuild -> REUSED, sequential, ", tls_now ? "TLS + token" : "unix",
+                       " (rep ", rep + 1, ")"),
+          n, [&](int) { return reused(tls_now ? *tls_builds : d.builds()); }));
+      (tls_now ? tls_p50 : unix_p50).push_back(P(rounds.back(), 50));
+    }
+  }
+  bool ok = true;
+  for (const auto& r : rounds) {
+    Print(r);
+    for (const auto& e : r.errors) {
+      std::fprintf(stderr, "  FAIL %s: %s\n", r.name.c_str(), e.c_str());
+      ok = false;
+    }
+  }
+  const double u = Median(unix_p50), t = Median(tls_p50);
+  std::printf("\nSUMMARY submit_bench part C (authentication cost)\n");
+  std::printf("  sequential resubmit p50: TLS + token %.2f ms, unix socket %.2f ms: ratio %.2f"
+              "  target <= 1.5  %s\n",
+              t, u, t / u, Verdict(t / u <= 1.5));
+  std::printf("  correctness (every resubmit REUSED over both): %s\n", ok ? "PASS" : "FAIL");
+  if (!ok) d.Keep();
+  return ok;
+}
+
 int Main(int argc, char** argv) {
   int n = 200;
   int reps = 3;
@@ -459,7 +570,8 @@ int Main(int argc, char** argv) {
   std::printf("submit_bench: %s\n", MachineDescription().c_str());
   bool a = PartA(flags, n, reps);
   bool b = PartB(flags, n, reps);
-  return a && b ? 0 : 1;
+  bool c = PartC(flags, n, reps);
+  return a && b && c ? 0 : 1;
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 # The tools the test command needs beyond the build's (scripts/install-deps.sh),
 # as root after `apt-get update`:
 #  - clang and shellcheck, for the static checks of scripts/test.sh;
+#  - Debian's Python grpcio and protobuf (for /usr/bin/python3) and openssl:
+#    the integration tests call the API from a gRPC client the project did
+#    not write, over TLS with certificates they make;
 #  - Debian's environment-modules (the Tcl `module` implementation), unpacked
 #    into /opt/sfactory-test/environment-modules without installing it: as a
 #    package it conflicts with lmod, which the test suite also needs. The
@@ -10,7 +13,8 @@
 # when the pinned version is already there.
 set -euo pipefail
 
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang shellcheck
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang shellcheck \
+  python3-grpcio python3-protobuf openssl passwd util-linux
 
 DEST=${SFACTORY_TEST_TOOLS:-/opt/sfactory-test}/environment-modules
 STAMP="$DEST/.sfactory-version"
