@@ -22,9 +22,11 @@ namespace sfactory::client {
 
 class CommandContext {
  public:
+  // `out_is_terminal`: stdout is a terminal, so log bytes written there
+  // have their control characters escaped.
   CommandContext(const ParsedArgs& args, std::ostream& out, std::ostream& err,
-                 const ConnectOptions& connect)
-      : args_(args), out_(out), err_(err), connect_(connect) {}
+                 const ConnectOptions& connect, bool out_is_terminal)
+      : args_(args), out_(out), err_(err), connect_(connect), out_is_terminal_(out_is_terminal) {}
 
   const ParsedArgs& args() const { return args_; }
   // Machine output only: results, or one JSON document with --json.
@@ -32,6 +34,7 @@ class CommandContext {
   // Everything meant for a person: progress, notes, errors.
   std::ostream& err() { return err_; }
   bool json() const { return args_.Bool("json"); }
+  bool out_is_terminal() const { return out_is_terminal_; }
   // The daemon at --address / $SFACTORY_ADDRESS / the default socket.
   absl::StatusOr<Connection*> Connect();
   // Connects, then makes one call through Connection::Unary (default
@@ -43,6 +46,7 @@ class CommandContext {
   std::ostream& out_;
   std::ostream& err_;
   ConnectOptions connect_;
+  bool out_is_terminal_;
   std::unique_ptr<Connection> connection_;
 };
 
@@ -55,8 +59,25 @@ absl::Status PrintJson(CommandContext& ctx, const google::protobuf::Message& mes
 absl::Status PrintListing(CommandContext& ctx, const google::protobuf::Message& response,
                           int rows, absl::string_view none,
                           const std::function<std::string()>& render);
-// Writes log bytes to `out` at once; INTERNAL when `out` fails.
+// Writes bytes to `out` at once; INTERNAL when `out` fails.
 absl::Status WriteOut(std::ostream& out, absl::string_view data);
+
+// A build's log on its way to stdout: unchanged into a file or a pipe; on a
+// terminal with control characters escaped (EscapeControl, common/echo.h),
+// so that a log cannot move the cursor or retitle the window. A UTF-8 C1
+// control split across two chunks is escaped like an unsplit one.
+class LogWriter {
+ public:
+  LogWriter(std::ostream& out, bool terminal) : out_(out), terminal_(terminal) {}
+  absl::Status Write(absl::string_view data);
+  // Writes what Write held back (a last byte that could start a C1 control).
+  absl::Status Finish();
+
+ private:
+  std::ostream& out_;
+  bool terminal_;
+  std::string held_;
+};
 absl::StatusOr<v1::Build> GetBuild(Connection& conn, const std::string& id);
 // The JSON list of what FetchArtifacts fetched, and the plain form: one path a line.
 google::protobuf::Value FetchedJson(const std::vector<FetchedArtifact>& fetched);

@@ -1,8 +1,8 @@
 // What the command files share: the context, JSON and listing output, and
 // the calls more than one command makes.
 #include "client/commands.h"
-
 #include "client/output.h"
+#include "common/echo.h"
 #include "common/paths.h"
 #include "common/status.h"
 
@@ -48,6 +48,26 @@ absl::Status WriteOut(std::ostream& out, absl::string_view data) {
   out.flush();
   if (!out) return absl::InternalError("cannot write to stdout");
   return absl::OkStatus();
+}
+
+absl::Status LogWriter::Write(absl::string_view data) {
+  if (!terminal_) return WriteOut(out_, data);
+  std::string chunk = std::move(held_);
+  held_.clear();
+  chunk.append(data.data(), data.size());
+  // 0xc2 starts the UTF-8 form of the C1 controls: wait for the next byte.
+  if (!chunk.empty() && static_cast<unsigned char>(chunk.back()) == 0xc2) {
+    held_ = chunk.substr(chunk.size() - 1);
+    chunk.pop_back();
+  }
+  return WriteOut(out_, EscapeControl(chunk));
+}
+
+absl::Status LogWriter::Finish() {
+  if (held_.empty()) return absl::OkStatus();
+  std::string last = std::move(held_);
+  held_.clear();
+  return WriteOut(out_, EscapeControl(last));
 }
 
 absl::StatusOr<v1::Build> GetBuild(Connection& conn, const std::string& id) {

@@ -1,13 +1,16 @@
 #include "client/run.h"
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "client/commands.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
+#include "common/echo.h"
 
 namespace sfactory::client {
 namespace {
@@ -172,8 +175,9 @@ std::string GroupMembers(const std::string& word) {
   return members;
 }
 
+// Errors may quote what the daemon or a build said: escaped like log bytes.
 int Fail(std::ostream& err, const absl::Status& status, absl::string_view hint = "") {
-  err << "sfactory: " << status.message() << "\n";
+  err << "sfactory: " << EscapeControl(status.message()) << "\n";
   if (!hint.empty()) err << hint << "\n";
   err.flush();
   return static_cast<int>(ExitCodeFor(status));
@@ -254,7 +258,7 @@ int Run(const std::vector<std::string>& args, const RunOptions& options) {
     return Fail(err, UsageError(absl::StrCat("sfactory ", command->name, " ", what)), hint);
   }
 
-  CommandContext ctx(*parsed, out, err, options.connect);
+  CommandContext ctx(*parsed, out, err, options.connect, options.out_is_terminal);
   absl::Status status = command->run(ctx);
   out.flush();
   if (!status.ok()) return Fail(err, status);
@@ -265,6 +269,7 @@ int Run(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   std::vector<std::string> args(argv + 1, argv + argc);
   RunOptions options;
+  options.out_is_terminal = ::isatty(STDOUT_FILENO) == 1;
   int code = Run(args, options);
   std::cout.flush();
   return code;

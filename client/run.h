@@ -13,6 +13,7 @@ struct RunOptions {
   std::ostream* out = nullptr;  // stdout (std::cout when null)
   std::ostream* err = nullptr;  // stderr (std::cerr when null)
   ConnectOptions connect;
+  bool out_is_terminal = false;  // `out` is a terminal: escape log bytes
 };
 
 // Runs one command line (without the program name) and returns the process

@@ -27,14 +27,20 @@ inline ConnectOptions FastConnectOptions() {
   return o;
 }
 
-// `sfactory ARGS --address ADDRESS`.
-inline RunResult RunClient(const std::string& address, std::vector<std::string> args) {
+struct RunSetup {
+  bool out_is_terminal = false;
+};
+
+// `sfactory ARGS --address ADDRESS` (no --address when it is empty).
+inline RunResult RunClient(const std::string& address, std::vector<std::string> args,
+                           const RunSetup& setup = {}) {
   std::ostringstream out;
   std::ostringstream err;
   RunOptions options;
   options.out = &out;
   options.err = &err;
   options.connect = FastConnectOptions();
+  options.out_is_terminal = setup.out_is_terminal;
   if (!address.empty()) {
     args.push_back("--address");
     args.push_back(address);
