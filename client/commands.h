@@ -15,6 +15,7 @@
 #include "client/connection.h"
 #include "client/fetch.h"
 #include "client/flags.h"
+#include "client/settings.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/struct.pb.h"
 
@@ -25,8 +26,13 @@ class CommandContext {
   // `out_is_terminal`: stdout is a terminal, so log bytes written there
   // have their control characters escaped.
   CommandContext(const ParsedArgs& args, std::ostream& out, std::ostream& err,
-                 const ConnectOptions& connect, bool out_is_terminal)
-      : args_(args), out_(out), err_(err), connect_(connect), out_is_terminal_(out_is_terminal) {}
+                 const ConnectOptions& connect, GetEnv env, bool out_is_terminal)
+      : args_(args),
+        out_(out),
+        err_(err),
+        connect_(connect),
+        env_(std::move(env)),
+        out_is_terminal_(out_is_terminal) {}
 
   const ParsedArgs& args() const { return args_; }
   // Machine output only: results, or one JSON document with --json.
@@ -35,7 +41,7 @@ class CommandContext {
   std::ostream& err() { return err_; }
   bool json() const { return args_.Bool("json"); }
   bool out_is_terminal() const { return out_is_terminal_; }
-  // The daemon at --address / $SFACTORY_ADDRESS / the default socket.
+  // The daemon the settings name (settings.h), with their credentials.
   absl::StatusOr<Connection*> Connect();
   // Connects, then makes one call through Connection::Unary (default
   // deadline, retries): `call` gets the connection and a fresh context.
@@ -46,6 +52,7 @@ class CommandContext {
   std::ostream& out_;
   std::ostream& err_;
   ConnectOptions connect_;
+  GetEnv env_;
   bool out_is_terminal_;
   std::unique_ptr<Connection> connection_;
 };

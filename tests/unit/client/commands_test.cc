@@ -17,10 +17,6 @@ bool ParsesAs(const std::string& text, Message* message) {
   return google::protobuf::util::JsonStringToMessage(text, message).ok();
 }
 
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 TEST_CASE("help prints the command table and the exit codes", "[client]") {
   for (const char* arg : {"help", "--help", "-h"}) {
     RunResult r = RunClient("", {arg});
