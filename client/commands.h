@@ -111,4 +111,13 @@ absl::Status CacheUsageCommand(CommandContext& ctx);
 absl::Status ImagesRebuildCommand(CommandContext& ctx);
 absl::Status ImagesPruneCommand(CommandContext& ctx);
 
+// commands_auth.cc
+absl::Status WhoAmICommand(CommandContext& ctx);
+absl::Status TokensCreateCommand(CommandContext& ctx);
+absl::Status TokensListCommand(CommandContext& ctx);
+absl::Status TokensRevokeCommand(CommandContext& ctx);
+// --expires: "90d", "12h", "30m", "45s" → seconds; "never" → 0.
+// INVALID_ARGUMENT for anything else (no unit, zero, negative, > 100 years).
+absl::StatusOr<int64_t> ParseExpiry(absl::string_view text);
+
 }  // namespace sfactory::client

@@ -52,8 +52,9 @@ std::string ConnectionHelp() {
       "  On the build host the client talks to the daemon's unix socket\n"
       "  (/run/sfactory/sfactoryd.sock when it exists) and the daemon knows you by your uid.\n"
       "  From a workstation or CI give --address HOST:PORT: the client speaks TLS, trusting the\n"
-      "  system's CAs or --ca-file, and sends a bearer token. A token is never a flag value and\n"
-      "  never goes over a unix socket.\n"
+      "  system's CAs or --ca-file, and sends a bearer token (an admin makes one with\n"
+      "  `sfactory tokens create`). A token is never a flag value and never goes over a unix\n"
+      "  socket. `sfactory whoami` shows who the daemon takes you for.\n"
       "  Each setting comes from the flag, else the environment, else the client config file:\n";
   Table table({"    SETTING", "FLAG", "ENVIRONMENT", "CONFIG KEY"});
   table.Add({"    address", "--address", "SFACTORY_ADDRESS", "address"});
@@ -138,6 +139,19 @@ const std::vector<Command>& Commands() {
        ImagesPruneCommand},
       {"cache usage", "", "disk space of the daemon's state and caches, and what is free", 0, {},
        CacheUsageCommand},
+      {"whoami", "", "who the daemon takes you for (name, how, admin or not)", 0, {},
+       WhoAmICommand},
+      {"tokens create", "<name>", "create a bearer token for TLS callers (admin); printed once", 1,
+       {
+           {"admin", FlagKind::kBool, "", "callers with the token are admins"},
+           {"user", FlagKind::kString, "USER", "act as this user (default: the token's name)"},
+           {"expires", FlagKind::kString, "WHEN",
+            "lifetime: Nd, Nh, Nm, Ns, or never (default 90d)"},
+       },
+       TokensCreateCommand},
+      {"tokens list", "", "list the bearer tokens (admin)", 0, {}, TokensListCommand},
+      {"tokens revoke", "<name>", "revoke a bearer token at once (admin)", 1, {},
+       TokensRevokeCommand},
   };
   return *table;
 }
