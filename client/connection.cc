@@ -129,8 +129,8 @@ std::string Connection::FailureDetail(absl::string_view what) const {
     return std::string(what);
   }
   return absl::StrCat(what,
-                      " (over TLS: does the daemon's certificate name this host, and is its"
-                      " CA trusted? see --ca-file)");
+                      " (if the daemon runs there: does its TLS certificate name this host, and"
+                      " is its CA trusted? see --ca-file)");
 }
 
 absl::Status Connection::Unary(const std::function<grpc::Status(grpc::ClientContext&)>& call,
