@@ -31,6 +31,19 @@ TEST_CASE("help prints the command table and the exit codes", "[client]") {
   }
 }
 
+TEST_CASE("help shows how to connect: address, CA, token sources, config file", "[client]") {
+  RunResult r = RunClient("", {"--help"});
+  REQUIRE(r.code == 0);
+  for (const char* text :
+       {"whoami", "tokens create <name>", "tokens list", "tokens revoke <name>", "--address",
+        "SFACTORY_ADDRESS", "--ca-file", "SFACTORY_CA_FILE", "--token-file", "SFACTORY_TOKEN_FILE",
+        "SFACTORY_TOKEN", "--cert-file", "--key-file", "--config", "SFACTORY_CLIENT_CONFIG",
+        "client.yaml", "TLS", "not authenticated"}) {
+    INFO(text);
+    CHECK(Contains(r.out, text));
+  }
+}
+
 TEST_CASE("a command's --help prints its flags", "[client]") {
   RunResult r = RunClient("", {"submit", "--help"});
   REQUIRE(r.code == 0);
@@ -76,6 +89,13 @@ TEST_CASE("common flags may come before the command", "[client]") {
   REQUIRE(r.code == 0);
   v1::Build b;
   CHECK(ParsesAs(r.out, &b));
+
+  // Any common flag with a value, e.g. a client config naming the address.
+  TempDir dir = NewTempDir("sfactory-leading-test-");
+  const std::string config = (dir.path() / "client.yaml").string();
+  REQUIRE(WriteFileAtomic(config, "address: " + daemon.address() + "\n").ok());
+  r = RunClient("", {"--config", config, "status", "b1"});
+  CHECK(r.code == 0);
 }
 
 TEST_CASE("every command with --json prints one JSON document and nothing else on stdout", "[client]") {
