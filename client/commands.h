@@ -15,6 +15,7 @@
 #include "client/connection.h"
 #include "client/fetch.h"
 #include "client/flags.h"
+#include "client/settings.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/struct.pb.h"
 
@@ -22,9 +23,16 @@ namespace sfactory::client {
 
 class CommandContext {
  public:
+  // `out_is_terminal`: stdout is a terminal, so log bytes written there
+  // have their control characters escaped.
   CommandContext(const ParsedArgs& args, std::ostream& out, std::ostream& err,
-                 const ConnectOptions& connect)
-      : args_(args), out_(out), err_(err), connect_(connect) {}
+                 const ConnectOptions& connect, GetEnv env, bool out_is_terminal)
+      : args_(args),
+        out_(out),
+        err_(err),
+        connect_(connect),
+        env_(std::move(env)),
+        out_is_terminal_(out_is_terminal) {}
 
   const ParsedArgs& args() const { return args_; }
   // Machine output only: results, or one JSON document with --json.
@@ -32,7 +40,8 @@ class CommandContext {
   // Everything meant for a person: progress, notes, errors.
   std::ostream& err() { return err_; }
   bool json() const { return args_.Bool("json"); }
-  // The daemon at --address / $SFACTORY_ADDRESS / the default socket.
+  bool out_is_terminal() const { return out_is_terminal_; }
+  // The daemon the settings name (settings.h), with their credentials.
   absl::StatusOr<Connection*> Connect();
   // Connects, then makes one call through Connection::Unary (default
   // deadline, retries): `call` gets the connection and a fresh context.
@@ -43,6 +52,8 @@ class CommandContext {
   std::ostream& out_;
   std::ostream& err_;
   ConnectOptions connect_;
+  GetEnv env_;
+  bool out_is_terminal_;
   std::unique_ptr<Connection> connection_;
 };
 
@@ -55,8 +66,25 @@ absl::Status PrintJson(CommandContext& ctx, const google::protobuf::Message& mes
 absl::Status PrintListing(CommandContext& ctx, const google::protobuf::Message& response,
                           int rows, absl::string_view none,
                           const std::function<std::string()>& render);
-// Writes log bytes to `out` at once; INTERNAL when `out` fails.
+// Writes bytes to `out` at once; INTERNAL when `out` fails.
 absl::Status WriteOut(std::ostream& out, absl::string_view data);
+
+// A build's log on its way to stdout: unchanged into a file or a pipe; on a
+// terminal with control characters escaped (EscapeControl, common/echo.h),
+// so that a log cannot move the cursor or retitle the window. A UTF-8 C1
+// control split across two chunks is escaped like an unsplit one.
+class LogWriter {
+ public:
+  LogWriter(std::ostream& out, bool terminal) : out_(out), terminal_(terminal) {}
+  absl::Status Write(absl::string_view data);
+  // Writes what Write held back (a last byte that could start a C1 control).
+  absl::Status Finish();
+
+ private:
+  std::ostream& out_;
+  bool terminal_;
+  std::string held_;
+};
 absl::StatusOr<v1::Build> GetBuild(Connection& conn, const std::string& id);
 // The JSON list of what FetchArtifacts fetched, and the plain form: one path a line.
 google::protobuf::Value FetchedJson(const std::vector<FetchedArtifact>& fetched);
@@ -82,5 +110,14 @@ absl::Status ImagesListCommand(CommandContext& ctx);
 absl::Status CacheUsageCommand(CommandContext& ctx);
 absl::Status ImagesRebuildCommand(CommandContext& ctx);
 absl::Status ImagesPruneCommand(CommandContext& ctx);
+
+// commands_auth.cc
+absl::Status WhoAmICommand(CommandContext& ctx);
+absl::Status TokensCreateCommand(CommandContext& ctx);
+absl::Status TokensListCommand(CommandContext& ctx);
+absl::Status TokensRevokeCommand(CommandContext& ctx);
+// --expires: "90d", "12h", "30m", "45s" → seconds; "never" → 0.
+// INVALID_ARGUMENT for anything else (no unit, zero, negative, > 100 years).
+absl::StatusOr<int64_t> ParseExpiry(absl::string_view text);
 
 }  // namespace sfactory::client

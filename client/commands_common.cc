@@ -1,19 +1,25 @@
 // What the command files share: the context, JSON and listing output, and
 // the calls more than one command makes.
 #include "client/commands.h"
-
+#include "client/credentials.h"
 #include "client/output.h"
-#include "common/paths.h"
+#include "common/echo.h"
 #include "common/status.h"
 
 namespace sfactory::client {
 
 absl::StatusOr<Connection*> CommandContext::Connect() {
   if (connection_ == nullptr) {
-    absl::StatusOr<std::unique_ptr<Connection>> c =
-        Connection::Open(ResolveAddress(args_.String("address")), connect_);
-    if (!c.ok()) return c.status();
-    connection_ = std::move(*c);
+    SettingFlags flags;
+    flags.address = args_.String("address");
+    flags.config = args_.String("config");
+    flags.ca_file = args_.String("ca-file");
+    flags.cert_file = args_.String("cert-file");
+    flags.key_file = args_.String("key-file");
+    flags.token_file = args_.String("token-file");
+    SF_ASSIGN_OR_RETURN(ConnectionSettings settings, ResolveSettings(flags, env_));
+    SF_ASSIGN_OR_RETURN(ChannelSecurity security, LoadChannelSecurity(settings, err_));
+    SF_ASSIGN_OR_RETURN(connection_, Connection::Open(security, connect_));
   }
   return connection_.get();
 }
@@ -48,6 +54,26 @@ absl::Status WriteOut(std::ostream& out, absl::string_view data) {
   out.flush();
   if (!out) return absl::InternalError("cannot write to stdout");
   return absl::OkStatus();
+}
+
+absl::Status LogWriter::Write(absl::string_view data) {
+  if (!terminal_) return WriteOut(out_, data);
+  std::string chunk = std::move(held_);
+  held_.clear();
+  chunk.append(data.data(), data.size());
+  // 0xc2 starts the UTF-8 form of the C1 controls: wait for the next byte.
+  if (!chunk.empty() && static_cast<unsigned char>(chunk.back()) == 0xc2) {
+    held_ = chunk.substr(chunk.size() - 1);
+    chunk.pop_back();
+  }
+  return WriteOut(out_, EscapeControl(chunk));
+}
+
+absl::Status LogWriter::Finish() {
+  if (held_.empty()) return absl::OkStatus();
+  std::string last = std::move(held_);
+  held_.clear();
+  return WriteOut(out_, EscapeControl(last));
 }
 
 absl::StatusOr<v1::Build> GetBuild(Connection& conn, const std::string& id) {

@@ -16,20 +16,21 @@ absl::Status LogsCommand(CommandContext& ctx) {
   const std::string id = a.positional()[0];
   SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
   std::string collected;  // --json only
+  LogWriter log(ctx.out(), ctx.out_is_terminal());
   WatchHandlers handlers;
   handlers.on_log = [&](absl::string_view data) {
     if (ctx.json()) {
       collected.append(data.data(), data.size());
       return absl::OkStatus();
     }
-    return WriteOut(ctx.out(), data);
+    return log.Write(data);
   };
   handlers.on_note = [&](absl::string_view note) {
     ctx.err() << "sfactory: " << note << "\n" << std::flush;
   };
   SF_ASSIGN_OR_RETURN(WatchResult watched, WatchBuild(*conn, id, static_cast<uint64_t>(offset),
                                                       a.Bool("follow"), handlers));
-  if (!ctx.json()) return absl::OkStatus();
+  if (!ctx.json()) return log.Finish();
   google::protobuf::Struct doc;
   auto& fields = *doc.mutable_fields();
   fields["build_id"] = JsonString(id);

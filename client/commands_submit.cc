@@ -146,9 +146,10 @@ absl::Status SubmitCommand(CommandContext& ctx) {
 
   std::tuple<v1::BuildState, std::string, int32_t> shown{submitted.state(), "",
                                                          submitted.queue_position()};
+  LogWriter log(ctx.out(), ctx.out_is_terminal());
   WatchHandlers handlers;
   handlers.on_log = [&](absl::string_view data) {
-    return ctx.json() ? absl::OkStatus() : WriteOut(ctx.out(), data);
+    return ctx.json() ? absl::OkStatus() : log.Write(data);
   };
   handlers.on_build = [&](const v1::Build& b) {
     std::tuple<v1::BuildState, std::string, int32_t> now{b.state(), b.current_phase(),
@@ -167,6 +168,7 @@ absl::Status SubmitCommand(CommandContext& ctx) {
     SF_ASSIGN_OR_RETURN(WatchResult watched,
                         WatchBuild(*conn, submitted.id(), offset, /*follow=*/true, handlers));
     if (watched.has_build) final_build = watched.build;
+    SF_RETURN_IF_ERROR(log.Finish());
   }
   if (!IsTerminal(final_build.state()) ||
       (a.Has("fetch") && final_build.state() == v1::BUILD_STATE_SUCCEEDED &&

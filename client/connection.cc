@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -20,6 +21,13 @@ namespace {
 // Artifact and log chunks may be up to a few MiB.
 constexpr int kMaxReceiveMessageBytes = 32 << 20;
 
+// gRPC itself says RESOURCE_EXHAUSTED when a message or its metadata is
+// larger than allowed (e.g. an error message echoing a huge request).
+bool IsGrpcSizeLimit(absl::string_view message) {
+  return absl::StrContains(message, "larger than max") ||
+         absl::StrContains(message, "metadata size exceeds limit");
+}
+
 std::chrono::system_clock::time_point Deadline(absl::Duration timeout) {
   return absl::ToChronoTime(absl::Now() + timeout);
 }
@@ -31,7 +39,8 @@ absl::Status UnreachableError(absl::string_view address, absl::string_view detai
       "cannot reach sfactoryd at ", address, ": ", detail,
       "\n  Is the daemon running? Start it with `sudo systemctl start sfactoryd`"
       " (or run `sfactoryd --config FILE`),"
-      "\n  or point the client at another daemon with --address or SFACTORY_ADDRESS."));
+      "\n  or point the client at another daemon with --address, SFACTORY_ADDRESS or the"
+      " `address` of the client config file (see `sfactory --help`)."));
 }
 
 void PrepareContext(grpc::ClientContext& context, absl::Duration timeout) {
@@ -43,8 +52,9 @@ void PrepareContext(grpc::ClientContext& context, absl::Duration timeout) {
   context.AddMetadata("sfactory-user", user);
 }
 
-absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& address,
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const ChannelSecurity& security,
                                                              const ConnectOptions& options) {
+  const std::string& address = security.address;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   // gRPC's own reconnect backoff follows the client's retry policy, so that a
@@ -55,12 +65,17 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options.retry.max_backoff)));
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+      grpc::CreateCustomChannel(address, MakeChannelCredentials(security), args);
   if (channel == nullptr) return UnreachableError(address, "cannot create a channel");
-  Stubs stubs{v1::BuildService::NewStub(channel), v1::ServerInfoService::NewStub(channel),
-              v1::SourceService::NewStub(channel), v1::ImageService::NewStub(channel),
-              v1::CacheService::NewStub(channel)};
+  Stubs stubs;
+  stubs.builds = v1::BuildService::NewStub(channel);
+  stubs.info = v1::ServerInfoService::NewStub(channel);
+  stubs.sources = v1::SourceService::NewStub(channel);
+  stubs.images = v1::ImageService::NewStub(channel);
+  stubs.caches = v1::CacheService::NewStub(channel);
+  stubs.auth = v1::AuthService::NewStub(channel);
   auto connection = std::make_unique<Connection>(address, channel, std::move(stubs), options);
+  connection->token_origin_ = security.token.empty() ? "" : security.token_origin;
   if (absl::Status s = connection->WaitReachable(options.connect_timeout, options.retry.attempts);
       !s.ok()) {
     return s;
@@ -111,8 +126,11 @@ std::string Connection::FailureDetail(absl::string_view what) const {
     if (!std::filesystem::exists(std::filesystem::path(std::string(path)), ec)) {
       return absl::StrCat(what, " (there is no socket at ", path, ")");
     }
+    return std::string(what);
   }
-  return std::string(what);
+  return absl::StrCat(what,
+                      " (if the daemon runs there: does its TLS certificate name this host, and"
+                      " is its CA trusted? see --ca-file)");
 }
 
 absl::Status Connection::Unary(const std::function<grpc::Status(grpc::ClientContext&)>& call,
@@ -126,10 +144,29 @@ absl::Status Connection::Unary(const std::function<grpc::Status(grpc::ClientCont
 }
 
 absl::Status Connection::Explain(const grpc::Status& status) const {
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return UnreachableError(address_, status.error_message());
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return UnreachableError(address_, status.error_message());
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return absl::UnauthenticatedError(absl::StrCat(
+          status.error_message(), "\n  the daemon does not know who you are",
+          token_origin_.empty()
+              ? ": give a token with --token-file or SFACTORY_TOKEN (or SFACTORY_TOKEN_FILE, or"
+                " token_file in the client config)"
+              : absl::StrCat(" by the token from ", token_origin_,
+                             ": it is unknown, revoked or expired; ask an admin for a new one"),
+          "\n  (an admin creates one with `sfactory tokens create NAME`; on the build host the "
+          "unix socket needs none)"));
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      if (IsGrpcSizeLimit(status.error_message())) {
+        return absl::InternalError(absl::StrCat(
+            "a message between the client and the daemon at ", address_,
+            " exceeded gRPC's size limits (no disk is full): ", status.error_message()));
+      }
+      return FromGrpcStatus(status);
+    default:
+      return FromGrpcStatus(status);
   }
-  return FromGrpcStatus(status);
 }
 
 }  // namespace sfactory::client

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/credentials.h"
 #include "client/retry.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -41,13 +42,15 @@ class Connection {
     std::unique_ptr<v1::SourceService::StubInterface> sources;
     std::unique_ptr<v1::ImageService::StubInterface> images;
     std::unique_ptr<v1::CacheService::StubInterface> caches;
+    std::unique_ptr<v1::AuthService::StubInterface> auth;
   };
 
-  // Creates the channel for `address` (a gRPC target: "unix:/path",
-  // "host:port", ...) and waits until it is connected: UNAVAILABLE (see
-  // UnreachableError) when it is not within options.connect_timeout or after
-  // options.retry.attempts failed connection attempts.
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& address,
+  // Creates the channel for security.address (a gRPC target: "unix:/path",
+  // "host:port", ...) with its credentials (see credentials.h) and waits
+  // until it is connected: UNAVAILABLE (see UnreachableError) when it is not
+  // within options.connect_timeout or after options.retry.attempts failed
+  // connection attempts.
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const ChannelSecurity& security,
                                                           const ConnectOptions& options);
 
   // For tests: stubs of any kind; `channel` may be null (then WaitReachable
@@ -62,6 +65,7 @@ class Connection {
   v1::SourceService::StubInterface& sources() { return *stubs_.sources; }
   v1::ImageService::StubInterface& images() { return *stubs_.images; }
   v1::CacheService::StubInterface& caches() { return *stubs_.caches; }
+  v1::AuthService::StubInterface& auth() { return *stubs_.auth; }
 
   // Runs `call` with a fresh context (deadline `timeout`, or none when
   // infinite) per try, retrying UNAVAILABLE per options().retry. Errors come
@@ -76,8 +80,10 @@ class Connection {
   // early after `max_failures` failed attempts (0 = no limit).
   absl::Status WaitReachable(absl::Duration timeout, int max_failures);
 
-  // UNAVAILABLE becomes UnreachableError for this address; anything else is
-  // returned as the daemon said it.
+  // UNAVAILABLE becomes UnreachableError for this address; UNAUTHENTICATED
+  // says how to give a token; RESOURCE_EXHAUSTED from gRPC's own message
+  // size limits becomes INTERNAL (it is no full disk, exit 8). Anything else
+  // is returned as the daemon said it.
   absl::Status Explain(const grpc::Status& status) const;
 
  private:
@@ -85,14 +91,16 @@ class Connection {
   std::string FailureDetail(absl::string_view what) const;
 
   std::string address_;
+  std::string token_origin_;  // where the token sent came from; empty: none
   std::shared_ptr<grpc::Channel> channel_;
   Stubs stubs_;
   ConnectOptions options_;
 };
 
 // Every call's context goes through here: sets a deadline `timeout` from now
-// unless it is infinite, and names the caller (`sfactory-user` metadata: the
-// login name; informational until token auth exists).
+// unless it is infinite. It also sends the login name as `sfactory-user`
+// metadata, which the daemon ignores: it knows the caller from the socket's
+// peer uid, the token or the client certificate.
 void PrepareContext(grpc::ClientContext& context, absl::Duration timeout);
 
 }  // namespace sfactory::client

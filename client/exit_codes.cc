@@ -16,12 +16,14 @@ constexpr ExitCodeInfo kTable[] = {
     {ExitCode::kOk, "success"},
     {ExitCode::kBuildFailed, "the build failed"},
     {ExitCode::kBadInput,
-     "bad input: usage error, or the daemon rejected the request "
+     "bad input: usage or client config error, or the daemon rejected the request "
      "(invalid argument, failed precondition, already exists)"},
     {ExitCode::kUnreachable, "the daemon is unreachable (or did not answer in time)"},
     {ExitCode::kBuildCancelled, "the build was cancelled"},
     {ExitCode::kNotFound, "not found (build, artifact, image or local file)"},
-    {ExitCode::kPermissionDenied, "permission denied (not the owner, not an admin)"},
+    {ExitCode::kPermissionDenied,
+     "permission denied (not the owner, not an admin), or not authenticated (no token, or "
+     "an unknown, revoked or expired one)"},
     {ExitCode::kIntegrity, "artifact integrity: size or sha256 mismatch (nothing kept)"},
     {ExitCode::kNoSpace, "out of disk space (the daemon's or this machine's) or another resource; free it and retry"},
     {ExitCode::kInternal, "internal or unexpected error"},

@@ -38,7 +38,8 @@ absl::Span<const ExitCodeInfo> ExitCodeTable();
 //   NOT_FOUND → kNotFound
 //   PERMISSION_DENIED, UNAUTHENTICATED → kPermissionDenied
 //   DATA_LOSS → kIntegrity
-//   RESOURCE_EXHAUSTED → kNoSpace
+//   RESOURCE_EXHAUSTED → kNoSpace (a full disk: Connection::Explain turns
+//     gRPC's own message size limits into INTERNAL before they get here)
 //   anything else → kInternal
 ExitCode ExitCodeFor(const absl::Status& status);
 

@@ -1,9 +1,12 @@
 #include "client/fetch.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/output.h"
@@ -42,17 +45,37 @@ absl::StatusOr<bool> IsComplete(const fs::path& path, const v1::Artifact& expect
 
 // Opens `part` for writing at its end, feeding what it already holds into
 // `hasher`. A .part longer than the artifact cannot be a prefix of it and is
-// started afresh. Returns the number of bytes kept.
+// started afresh. Returns the number of bytes kept. O_NOFOLLOW: a symlink
+// planted as the .part (in a shared directory) is refused, not written
+// through; everything after the open goes through the descriptor.
 absl::StatusOr<uint64_t> OpenPart(const fs::path& part, uint64_t artifact_size, Fd& fd,
                                   Sha256& hasher) {
-  std::error_code ec;
-  uint64_t have = fs::file_size(part, ec);
-  if (ec || have > artifact_size) have = 0;
-  SF_ASSIGN_OR_RETURN(fd, OpenFile(part, O_WRONLY | O_CREAT, 0644));
+  absl::StatusOr<Fd> opened = OpenFile(part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  struct stat st;
+  if (!opened.ok() && ::lstat(part.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        part.string(), " is a symbolic link; sfactory does not write through one. Remove it (rm ",
+        part.string(), ") or fetch into another directory with -o DIR"));
+  }
+  SF_ASSIGN_OR_RETURN(fd, std::move(opened));
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", part.string()));
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        part.string(), " is not a regular file; remove it or fetch into another directory"));
+  }
+  uint64_t have = static_cast<uint64_t>(st.st_size);
+  if (have > artifact_size) have = 0;
   if (::ftruncate(fd.get(), static_cast<off_t>(have)) != 0) {
     return ErrnoStatus(errno, absl::StrCat("truncate ", part.string()));
   }
-  if (have > 0) SF_RETURN_IF_ERROR(Sha256FilePrefix(part, have, hasher).status());
+  std::vector<char> buf(1 << 16);
+  for (uint64_t off = 0; off < have;) {
+    SF_ASSIGN_OR_RETURN(
+        size_t n, PreadFull(fd.get(), buf.data(), std::min<uint64_t>(buf.size(), have - off), off));
+    if (n == 0) return absl::InternalError(absl::StrCat(part.string(), " shrank while read"));
+    hasher.Update(absl::string_view(buf.data(), n));
+    off += n;
+  }
   if (::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0) {
     return ErrnoStatus(errno, absl::StrCat("seek ", part.string()));
   }

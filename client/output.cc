@@ -1,14 +1,15 @@
 #include "client/output.h"
 
-#include "common/build_state.h"
-
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/build_state.h"
+#include "common/echo.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace sfactory::client {
@@ -26,6 +27,10 @@ std::string Pad(absl::string_view s, size_t width) {
 }
 
 }  // namespace
+
+std::string CellText(absl::string_view text) {
+  return absl::StrReplaceAll(EscapeControl(text), {{"\n", "\\n"}, {"\t", "\\t"}});
+}
 
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -171,8 +176,15 @@ std::string Table::Render() const {
   return out;
 }
 
+void Table::Add(const std::vector<std::string>& row) {
+  std::vector<std::string> cells;
+  cells.reserve(row.size());
+  for (const std::string& cell : row) cells.push_back(CellText(cell));
+  rows_.push_back(std::move(cells));
+}
+
 void KeyValues::Add(absl::string_view key, absl::string_view value) {
-  rows_.emplace_back(std::string(key), std::string(value));
+  rows_.emplace_back(std::string(key), CellText(value));
 }
 
 std::string KeyValues::Render() const {

@@ -51,18 +51,24 @@ std::string SpecText(const v1::Build& build);
 // Replaces invalid UTF-8 sequences with U+FFFD.
 std::string SanitizeUtf8(absl::string_view s);
 
-// Left-aligned columns separated by two spaces; the last column is not padded.
+// `text` for one line of a table: control characters escaped as in
+// EscapeControl (common/echo.h), newline and tab too. Tables hold names and
+// messages other people chose; they are for reading (--json has the bytes).
+std::string CellText(absl::string_view text);
+
+// Left-aligned columns separated by two spaces; the last column is not
+// padded. Cells pass through CellText.
 class Table {
  public:
   explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
-  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Add(const std::vector<std::string>& row);
   std::string Render() const;
 
  private:
   std::vector<std::vector<std::string>> rows_;
 };
 
-// "key:   value" lines with the values aligned.
+// "key:   value" lines with the values aligned; values pass through CellText.
 class KeyValues {
  public:
   void Add(absl::string_view key, absl::string_view value);

@@ -1,13 +1,16 @@
 #include "client/run.h"
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "client/commands.h"
 #include "client/exit_codes.h"
 #include "client/output.h"
+#include "common/echo.h"
 
 namespace sfactory::client {
 namespace {
@@ -29,12 +32,43 @@ struct Command {
 const std::vector<FlagSpec>& CommonFlags() {
   static const auto* flags = new std::vector<FlagSpec>{
       {"address", FlagKind::kString, "ADDR",
-       "daemon address: unix:PATH, PATH or HOST:PORT (default: $SFACTORY_ADDRESS, else the "
-       "daemon's default socket)"},
+       "daemon address: unix:PATH or PATH (the build host's socket), or HOST:PORT (TLS)"},
+      {"ca-file", FlagKind::kString, "FILE", "TLS: trust the daemon's certificate from this CA"},
+      {"token-file", FlagKind::kString, "FILE", "TLS: send the bearer token in this file"},
+      {"cert-file", FlagKind::kString, "FILE", "TLS: client certificate (mutual TLS)"},
+      {"key-file", FlagKind::kString, "FILE", "TLS: the client certificate's key"},
+      {"config", FlagKind::kString, "FILE",
+       "client config file (default: $XDG_CONFIG_HOME/sfactory/client.yaml)"},
       {"json", FlagKind::kBool, "", "print one JSON document on stdout and nothing else"},
       {"help", FlagKind::kBool, "", "show this help", 'h'},
   };
   return *flags;
+}
+
+// The connection part of `sfactory --help`.
+std::string ConnectionHelp() {
+  std::string out =
+      "connecting:\n"
+      "  On the build host the client talks to the daemon's unix socket\n"
+      "  (/run/sfactory/sfactoryd.sock when it exists) and the daemon knows you by your uid.\n"
+      "  From a workstation or CI give --address HOST:PORT: the client speaks TLS, trusting the\n"
+      "  system's CAs or --ca-file, and sends a bearer token (an admin makes one with\n"
+      "  `sfactory tokens create`). A token is never a flag value and never goes over a unix\n"
+      "  socket. `sfactory whoami` shows who the daemon takes you for.\n"
+      "  Each setting comes from the flag, else the environment, else the client config file:\n";
+  Table table({"    SETTING", "FLAG", "ENVIRONMENT", "CONFIG KEY"});
+  table.Add({"    address", "--address", "SFACTORY_ADDRESS", "address"});
+  table.Add({"    CA certificates", "--ca-file", "SFACTORY_CA_FILE", "ca_file"});
+  table.Add({"    token", "--token-file", "SFACTORY_TOKEN_FILE, SFACTORY_TOKEN", "token_file"});
+  table.Add({"    client certificate", "--cert-file", "SFACTORY_CERT_FILE", "cert_file"});
+  table.Add({"    client key", "--key-file", "SFACTORY_KEY_FILE", "key_file"});
+  table.Add({"    config file", "--config", "SFACTORY_CLIENT_CONFIG", "-"});
+  absl::StrAppend(&out, table.Render(),
+                  "  The config file is YAML, e.g.\n"
+                  "    address: build.example.org:7443\n"
+                  "    ca_file: ~/.config/sfactory/ca.pem\n"
+                  "    token_file: ~/.config/sfactory/token\n");
+  return out;
 }
 
 // The command table: the only list of commands.
@@ -105,6 +139,19 @@ const std::vector<Command>& Commands() {
        ImagesPruneCommand},
       {"cache usage", "", "disk space of the daemon's state and caches, and what is free", 0, {},
        CacheUsageCommand},
+      {"whoami", "", "who the daemon takes you for (name, how, admin or not)", 0, {},
+       WhoAmICommand},
+      {"tokens create", "<name>", "create a bearer token for TLS callers (admin); printed once", 1,
+       {
+           {"admin", FlagKind::kBool, "", "callers with the token are admins"},
+           {"user", FlagKind::kString, "USER", "act as this user (default: the token's name)"},
+           {"expires", FlagKind::kString, "WHEN",
+            "lifetime: Nd, Nh, Nm, Ns, or never (default 90d)"},
+       },
+       TokensCreateCommand},
+      {"tokens list", "", "list the bearer tokens (admin)", 0, {}, TokensListCommand},
+      {"tokens revoke", "<name>", "revoke a bearer token at once (admin)", 1, {},
+       TokensRevokeCommand},
   };
   return *table;
 }
@@ -124,6 +171,7 @@ std::string MainHelp() {
   std::string rows = table.Render();
   absl::StrAppend(&out, rows.substr(rows.find('\n') + 1));
   absl::StrAppend(&out, "\nflags every command takes:\n", FlagsHelp(CommonFlags()));
+  absl::StrAppend(&out, "\n", ConnectionHelp());
   absl::StrAppend(&out, "\nexit codes:\n");
   for (const ExitCodeInfo& e : ExitCodeTable()) {
     absl::StrAppend(&out, "  ", static_cast<int>(e.code),
@@ -172,8 +220,18 @@ std::string GroupMembers(const std::string& word) {
   return members;
 }
 
+// A flag every command takes that needs a value (so `--address X` before
+// the command is one flag with its value).
+bool IsCommonValueFlag(absl::string_view arg) {
+  for (const FlagSpec& f : CommonFlags()) {
+    if (f.kind != FlagKind::kBool && arg == absl::StrCat("--", f.name)) return true;
+  }
+  return false;
+}
+
+// Errors may quote what the daemon or a build said: escaped like log bytes.
 int Fail(std::ostream& err, const absl::Status& status, absl::string_view hint = "") {
-  err << "sfactory: " << status.message() << "\n";
+  err << "sfactory: " << EscapeControl(status.message()) << "\n";
   if (!hint.empty()) err << hint << "\n";
   err.flush();
   return static_cast<int>(ExitCodeFor(status));
@@ -199,7 +257,7 @@ int Run(const std::vector<std::string>& args, const RunOptions& options) {
       return 0;
     }
     leading.push_back(a);
-    if (a == "--address" && i + 1 < args.size()) leading.push_back(args[++i]);
+    if (IsCommonValueFlag(a) && i + 1 < args.size()) leading.push_back(args[++i]);
   }
   if (i == args.size()) {
     err << MainHelp();
@@ -254,7 +312,8 @@ int Run(const std::vector<std::string>& args, const RunOptions& options) {
     return Fail(err, UsageError(absl::StrCat("sfactory ", command->name, " ", what)), hint);
   }
 
-  CommandContext ctx(*parsed, out, err, options.connect);
+  CommandContext ctx(*parsed, out, err, options.connect, options.env ? options.env : ProcessEnv(),
+                     options.out_is_terminal);
   absl::Status status = command->run(ctx);
   out.flush();
   if (!status.ok()) return Fail(err, status);
@@ -265,6 +324,7 @@ int Run(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   std::vector<std::string> args(argv + 1, argv + argc);
   RunOptions options;
+  options.out_is_terminal = ::isatty(STDOUT_FILENO) == 1;
   int code = Run(args, options);
   std::cout.flush();
   return code;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "client/connection.h"
+#include "client/settings.h"
 
 namespace sfactory::client {
 
@@ -13,6 +14,8 @@ struct RunOptions {
   std::ostream* out = nullptr;  // stdout (std::cout when null)
   std::ostream* err = nullptr;  // stderr (std::cerr when null)
   ConnectOptions connect;
+  GetEnv env;                    // the process environment when null
+  bool out_is_terminal = false;  // `out` is a terminal: escape log bytes
 };
 
 // Runs one command line (without the program name) and returns the process

@@ -17,10 +17,6 @@ bool ParsesAs(const std::string& text, Message* message) {
   return google::protobuf::util::JsonStringToMessage(text, message).ok();
 }
 
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 TEST_CASE("help prints the command table and the exit codes", "[client]") {
   for (const char* arg : {"help", "--help", "-h"}) {
     RunResult r = RunClient("", {arg});
@@ -32,6 +28,19 @@ TEST_CASE("help prints the command table and the exit codes", "[client]") {
     }
     CHECK(Contains(r.out, "exit codes"));
     CHECK(Contains(r.out, "70  internal"));
+  }
+}
+
+TEST_CASE("help shows how to connect: address, CA, token sources, config file", "[client]") {
+  RunResult r = RunClient("", {"--help"});
+  REQUIRE(r.code == 0);
+  for (const char* text :
+       {"whoami", "tokens create <name>", "tokens list", "tokens revoke <name>", "--address",
+        "SFACTORY_ADDRESS", "--ca-file", "SFACTORY_CA_FILE", "--token-file", "SFACTORY_TOKEN_FILE",
+        "SFACTORY_TOKEN", "--cert-file", "--key-file", "--config", "SFACTORY_CLIENT_CONFIG",
+        "client.yaml", "TLS", "not authenticated"}) {
+    INFO(text);
+    CHECK(Contains(r.out, text));
   }
 }
 
@@ -80,6 +89,13 @@ TEST_CASE("common flags may come before the command", "[client]") {
   REQUIRE(r.code == 0);
   v1::Build b;
   CHECK(ParsesAs(r.out, &b));
+
+  // Any common flag with a value, e.g. a client config naming the address.
+  TempDir dir = NewTempDir("sfactory-leading-test-");
+  const std::string config = (dir.path() / "client.yaml").string();
+  REQUIRE(WriteFileAtomic(config, "address: " + daemon.address() + "\n").ok());
+  r = RunClient("", {"--config", config, "status", "b1"});
+  CHECK(r.code == 0);
 }
 
 TEST_CASE("every command with --json prints one JSON document and nothing else on stdout", "[client]") {

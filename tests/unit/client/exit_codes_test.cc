@@ -43,6 +43,26 @@ TEST_CASE("ExitCodeFor maps not found, permission and integrity errors", "[clien
   CHECK(Code(absl::UnknownError("x")) == 70);
 }
 
+TEST_CASE("Explain maps only real resource errors to 8, not gRPC's size limits", "[client]") {
+  Connection conn("unix:/nowhere", nullptr, {}, ConnectOptions());
+  CHECK(Code(conn.Explain(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                       "cannot queue the build: disk full"))) == 8);
+  for (const char* limit : {"Received message larger than max (9999 vs. 4194304)",
+                            "received initial metadata size exceeds limit (20000 vs. 16384)"}) {
+    absl::Status s = conn.Explain(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, limit));
+    CHECK(Code(s) == 70);
+    CHECK(s.message().find("no disk is full") != absl::string_view::npos);
+  }
+}
+
+TEST_CASE("Explain says how to authenticate, and UNAUTHENTICATED exits 6", "[client]") {
+  Connection conn("host:1", nullptr, {}, ConnectOptions());
+  absl::Status s = conn.Explain(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no token"));
+  CHECK(Code(s) == 6);
+  CHECK(s.message().find("the daemon does not know who you are") != absl::string_view::npos);
+  CHECK(s.message().find("SFACTORY_TOKEN") != absl::string_view::npos);
+}
+
 TEST_CASE("ExitCodeTable lists each code once", "[client]") {
   std::set<int> codes;
   for (const ExitCodeInfo& e : ExitCodeTable()) {

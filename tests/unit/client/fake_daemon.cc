@@ -1,5 +1,7 @@
 #include "tests/unit/client/fake_daemon.h"
 
+#include "tests/unit/client/client_test_util.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -11,16 +13,6 @@
 #include "grpcpp/server_builder.h"
 
 namespace sfactory::client::testing {
-namespace {
-
-TempDir MakeTempDir() {
-  absl::StatusOr<TempDir> dir = TempDir::Create("sfactory-client-test-");
-  if (!dir.ok()) throw std::runtime_error(std::string(dir.status().message()));
-  return std::move(*dir);
-}
-
-}  // namespace
-
 v1::Build MakeBuild(const std::string& id, v1::BuildState state) {
   v1::Build b;
   b.set_id(id);
@@ -327,26 +319,139 @@ class FakeDaemon::ImageService final : public v1::ImageService::Service {
   }
 };
 
-FakeDaemon::FakeDaemon() : dir_(MakeTempDir()) {
+class FakeDaemon::AuthService final : public v1::AuthService::Service {
+ public:
+  explicit AuthService(FakeDaemon& d) : d_(d) {}
+
+  grpc::Status WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest*,
+                      v1::WhoAmIResponse* response) override {
+    absl::MutexLock lock(&d_.mu_);
+    if (grpc::Status s = Authenticate(*context); !s.ok()) return s;
+    *response = d_.state_.whoami;
+    std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+    if (auth != nullptr && auth->IsPeerAuthenticated()) {
+      for (const grpc::string_ref& cn : auth->FindPropertyValues("x509_common_name")) {
+        response->set_name(std::string(cn.data(), cn.size()));
+        response->set_via("certificate");
+        response->set_uid(0);
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CreateToken(grpc::ServerContext* context, const v1::CreateTokenRequest* request,
+                           v1::CreateTokenResponse* response) override {
+    absl::MutexLock lock(&d_.mu_);
+    if (grpc::Status s = Admin(*context); !s.ok()) return s;
+    d_.state_.token_creates.push_back(*request);
+    v1::Token* t = response->mutable_token();
+    t->set_name(request->name());
+    t->set_user(request->user().empty() ? request->name() : request->user());
+    t->set_admin(request->admin());
+    t->set_created_by(d_.state_.whoami.name());
+    t->mutable_created_at()->set_seconds(1700000000);
+    if (request->expires_in_seconds() > 0) {
+      t->mutable_expires_at()->set_seconds(1700000000 + request->expires_in_seconds());
+    }
+    response->set_secret(absl::StrCat("sft1_", request->name(), "_secret"));
+    d_.state_.tokens.push_back(*t);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListTokens(grpc::ServerContext* context, const v1::ListTokensRequest*,
+                          v1::ListTokensResponse* response) override {
+    absl::MutexLock lock(&d_.mu_);
+    if (grpc::Status s = Admin(*context); !s.ok()) return s;
+    for (const v1::Token& t : d_.state_.tokens) *response->add_tokens() = t;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status RevokeToken(grpc::ServerContext* context, const v1::RevokeTokenRequest* request,
+                           v1::Token* response) override {
+    absl::MutexLock lock(&d_.mu_);
+    if (grpc::Status s = Admin(*context); !s.ok()) return s;
+    std::vector<v1::Token>& tokens = d_.state_.tokens;
+    for (auto it = tokens.begin(); it != tokens.end(); ++it) {
+      if (it->name() == request->name()) {
+        *response = *it;
+        tokens.erase(it);
+        return grpc::Status::OK;
+      }
+    }
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no token ", request->name()));
+  }
+
+ private:
+  grpc::Status Authenticate(const grpc::ServerContext& context)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(d_.mu_) {
+    auto it = context.client_metadata().find("authorization");
+    std::string authorization;
+    if (it != context.client_metadata().end()) {
+      authorization.assign(it->second.data(), it->second.size());
+    }
+    d_.state_.authorizations.push_back(authorization);
+    if (!d_.state_.required_token.empty() &&
+        authorization != absl::StrCat("Bearer ", d_.state_.required_token)) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no valid token");
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Admin(const grpc::ServerContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d_.mu_) {
+    if (grpc::Status s = Authenticate(context); !s.ok()) return s;
+    if (!d_.state_.admin) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          "only an admin may manage tokens; admins are listed in the daemon's "
+                          "config (admins:)");
+    }
+    return grpc::Status::OK;
+  }
+
+  FakeDaemon& d_;
+};
+
+FakeDaemon::FakeDaemon(const FakeTls& tls) {
+  grpc::SslServerCredentialsOptions options(tls.client_ca.empty()
+                                                ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = tls.client_ca;
+  options.pem_key_cert_pairs.push_back({tls.key, tls.cert});
+  address_ = "127.0.0.1:0";
+  Start(grpc::SslServerCredentials(options));
+}
+
+FakeDaemon::FakeDaemon() : dir_(NewTempDir("sfactory-client-test-")) {
   address_ = absl::StrCat("unix:", (dir_->path() / "sfactoryd.sock").string());
   Start();
 }
 
 FakeDaemon::FakeDaemon(const std::string& address) : address_(address) { Start(); }
 
-void FakeDaemon::Start() {
+void FakeDaemon::Start(std::shared_ptr<grpc::ServerCredentials> credentials) {
+  {
+    absl::MutexLock lock(&mu_);
+    state_.whoami.set_name("alice");
+    state_.whoami.set_via("unix-socket");
+    state_.whoami.set_uid(1000);
+    state_.whoami.set_admin(true);
+  }
   builds_ = std::make_unique<BuildService>(*this);
   info_ = std::make_unique<InfoService>();
   sources_ = std::make_unique<SourceService>(*this);
   images_ = std::make_unique<ImageService>();
+  auth_ = std::make_unique<AuthService>(*this);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address_, grpc::InsecureServerCredentials());
+  int port = 0;
+  builder.AddListeningPort(address_, credentials ? credentials : grpc::InsecureServerCredentials(),
+                           &port);
   builder.RegisterService(builds_.get());
   builder.RegisterService(info_.get());
   builder.RegisterService(sources_.get());
   builder.RegisterService(images_.get());
+  builder.RegisterService(auth_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr) throw std::runtime_error("cannot start the fake daemon");
+  if (credentials) address_ = absl::StrCat("127.0.0.1:", port);
 }
 
 FakeDaemon::~FakeDaemon() {

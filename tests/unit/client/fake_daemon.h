@@ -11,6 +11,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/fs.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "sfactory/v1/sfactory.grpc.pb.h"
 
@@ -54,6 +55,27 @@ struct FakeState {
   std::vector<v1::SubmitBuildRequest> submits;
   std::vector<std::string> uploaded;  // AddSource: header name + received bytes
   std::vector<v1::Source> upload_headers;
+
+  // AuthService. WhoAmI answers `whoami` (with a verified client
+  // certificate: via "certificate" and its CN instead). When `admin` is
+  // false, token calls are PERMISSION_DENIED. When `required_token` is set,
+  // every AuthService call without "authorization: Bearer <it>" is
+  // UNAUTHENTICATED.
+  v1::WhoAmIResponse whoami;
+  bool admin = true;
+  std::string required_token;
+  std::vector<v1::Token> tokens;
+  std::vector<v1::CreateTokenRequest> token_creates;
+  // What AuthService calls carried: the authorization metadata ("" when none).
+  std::vector<std::string> authorizations;
+};
+
+// PEM files for a TLS listener; with `client_ca`, client certificates
+// signed by it are asked for and verified (but not required).
+struct FakeTls {
+  std::string cert;
+  std::string key;
+  std::string client_ca;
 };
 
 class FakeDaemon {
@@ -62,6 +84,9 @@ class FakeDaemon {
   FakeDaemon();
   // Starts listening on `address` ("unix:PATH"), e.g. to replace a stopped one.
   explicit FakeDaemon(const std::string& address);
+  // Starts listening with TLS on 127.0.0.1 (a free port); address() is
+  // "127.0.0.1:PORT".
+  explicit FakeDaemon(const FakeTls& tls);
   ~FakeDaemon();
 
   const std::string& address() const { return address_; }
@@ -89,8 +114,9 @@ class FakeDaemon {
   class InfoService;
   class SourceService;
   class ImageService;
+  class AuthService;
 
-  void Start();
+  void Start(std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
   std::optional<TempDir> dir_;
   std::string address_;
@@ -98,6 +124,7 @@ class FakeDaemon {
   std::unique_ptr<InfoService> info_;
   std::unique_ptr<SourceService> sources_;
   std::unique_ptr<ImageService> images_;
+  std::unique_ptr<AuthService> auth_;
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -180,5 +180,31 @@ TEST_CASE("fetch refuses artifact names that leave the output directory", "[clie
   CHECK_FALSE(fs::exists(out.path().parent_path() / "escape"));
 }
 
+TEST_CASE("fetch does not write through a .part that is a symlink", "[client]") {
+  FakeDaemon daemon;
+  daemon.AddSucceededBuild("b1", {{kSoftware, "the artifact"}});
+  TempDir out = OutDir();
+  TempDir elsewhere = OutDir();
+  const fs::path target = elsewhere.path() / "victim";
+  REQUIRE(WriteFileAtomic(target, "precious", 0600).ok());
+  const fs::path part = out.path() / (kSoftware + ".part");
+  fs::create_symlink(target, part);
+
+  RunResult r = RunClient(daemon.address(), {"fetch", "b1", "-o", out.path().string()});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("is a symbolic link") != std::string::npos);
+  CHECK(r.err.find("Remove it") != std::string::npos);
+  CHECK(ReadFile(target).value() == "precious");
+  CHECK(fs::is_symlink(part));
+  CHECK_FALSE(fs::exists(out.path() / kSoftware));
+
+  // Once the link is gone, the fetch works.
+  fs::remove(part);
+  r = RunClient(daemon.address(), {"fetch", "b1", "-o", out.path().string()});
+  CHECK(r.code == 0);
+  CHECK(ReadFile(out.path() / kSoftware).value() == "the artifact");
+  CHECK(ReadFile(target).value() == "precious");
+}
+
 }  // namespace
 }  // namespace sfactory::client::testing

@@ -39,6 +39,24 @@ TEST_CASE("logs prints the log as it is, from an offset", "[client]") {
   CHECK(tail.out == log.substr(1000));
 }
 
+TEST_CASE("logs escapes control characters on a terminal and passes them into a pipe", "[client]") {
+  FakeDaemon daemon;
+  // ESC (clear screen), BEL, CR, and the C1 CSI split across two chunks.
+  const std::string log = "ok\x1b[2J\a\rtitle\n\tindented \xc3\xa9 csi\xc2\x9b!\n";
+  AddRunningBuild(daemon, "b1", log);
+  daemon.With([&](FakeState& s) { s.chunk_size = log.find('\x9b'); });
+
+  RunResult piped = RunClient(daemon.address(), {"logs", "b1"});
+  REQUIRE(piped.code == 0);
+  CHECK(piped.out == log);
+
+  RunSetup terminal;
+  terminal.out_is_terminal = true;
+  RunResult shown = RunClient(daemon.address(), {"logs", "b1"}, terminal);
+  REQUIRE(shown.code == 0);
+  CHECK(shown.out == "ok\\x1b[2J\\x07\\x0dtitle\n\tindented \xc3\xa9 csi\\xc2\\x9b!\n");
+}
+
 TEST_CASE("logs --follow resumes from the last offset after the stream breaks, without duplicates",
           "[client]") {
   FakeDaemon daemon;
@@ -142,6 +160,23 @@ TEST_CASE("submit prints the id, follows the log and exits 0 when the build succ
   CHECK(req.no_verify());
   CHECK_FALSE(req.force());
   CHECK_FALSE(req.request_id().empty());  // retries stay idempotent
+}
+
+TEST_CASE("submit escapes the followed log on a terminal only", "[client]") {
+  FakeDaemon daemon;
+  const std::string log = "step\x1b]0;owned\x07 done\n";
+  PrepareSubmit(daemon, v1::BUILD_STATE_SUCCEEDED, log);
+  RunResult piped = RunClient(daemon.address(), {"submit", "24.11"});
+  REQUIRE(piped.code == 0);
+  CHECK(piped.out == "b7\n" + log);
+
+  FakeDaemon again;
+  PrepareSubmit(again, v1::BUILD_STATE_SUCCEEDED, log);
+  RunSetup terminal;
+  terminal.out_is_terminal = true;
+  RunResult shown = RunClient(again.address(), {"submit", "24.11"}, terminal);
+  REQUIRE(shown.code == 0);
+  CHECK(shown.out == "b7\nstep\\x1b]0;owned\\x07 done\n");
 }
 
 TEST_CASE("submit exits 1 when the build fails and prints the error", "[client]") {
