@@ -52,12 +52,6 @@ struct Sample {
   std::string error;
 };
 
-absl::Status SyncDir(const fs::path& dir) {
-  SF_ASSIGN_OR_RETURN(Fd fd, sfactory::OpenFile(dir, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return sfactory::ErrnoStatus(errno, "fsync " + dir.string());
-  return absl::OkStatus();
-}
-
 // The end of client/fetch.cc's FetchArtifact: digest check, fsync, rename,
 // fsync of the directory.
 absl::Status Commit(Fd& fd, sfactory::Sha256& hasher, const fs::path& part, const fs::path& dest,
@@ -66,8 +60,7 @@ absl::Status Commit(Fd& fd, sfactory::Sha256& hasher, const fs::path& part, cons
   if (digest != a.sha256()) {
     return absl::DataLossError(absl::StrCat("sha256 ", digest, " != ", a.sha256()));
   }
-  SF_RETURN_IF_ERROR(sfactory::CommitFile(fd.get(), part, dest));
-  return SyncDir(dest.parent_path());
+  return sfactory::CommitFile(part, dest);  // `fd` stays open, as in the client
 }
 
 Sample Finish(const Clock::time_point t0, double stream, const absl::Status& s) {

@@ -82,13 +82,6 @@ absl::StatusOr<uint64_t> OpenPart(const fs::path& part, uint64_t artifact_size, 
   return have;
 }
 
-// Makes a rename in `dir` durable.
-absl::Status SyncDir(const fs::path& dir) {
-  SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return ErrnoStatus(errno, absl::StrCat("fsync ", dir.string()));
-  return absl::OkStatus();
-}
-
 // Streams the artifact from byte `have` into `fd` until it is complete,
 // re-opening the stream when it breaks. `have` and `hasher` follow every
 // byte written, so a failed return leaves a valid prefix in the .part.
@@ -206,8 +199,7 @@ absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection, const std:
     SF_RETURN_IF_ERROR(Download(connection, build_id, expected, fd.get(), hasher, have));
     std::string digest = hasher.FinishHex();
     if (digest == expected.sha256()) {
-      SF_RETURN_IF_ERROR(CommitFile(fd.get(), part, result.path));
-      SF_RETURN_IF_ERROR(SyncDir(dir));
+      SF_RETURN_IF_ERROR(CommitFile(part, result.path));
       return result;
     }
     fd.Reset();

@@ -38,12 +38,12 @@ absl::StatusOr<Fd> OpenFile(const fs::path& path, int flags, int mode) {
   return Fd(fd);
 }
 
-absl::Status WriteAll(int fd, absl::string_view data) {
+absl::Status WriteAll(int fd, absl::string_view data, absl::string_view what) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "write");
+      return ErrnoStatus(errno, what);
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
@@ -78,27 +78,6 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
-}
-
-absl::Status CommitFile(int fd, const fs::path& tmp, const fs::path& path) {
-  if (::fsync(fd) != 0) return ErrnoStatus(errno, absl::StrCat("fsync ", tmp.string()));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return ErrnoStatus(err, absl::StrCat("rename ", tmp.string(), " to ", path.string()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WriteFileAtomic(const fs::path& path, absl::string_view data, int mode) {
-  fs::path tmp = path;
-  tmp += absl::StrCat(".tmp.", ::getpid());
-  SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
-  if (absl::Status s = WriteAll(fd.get(), data); !s.ok()) {
-    ::unlink(tmp.c_str());
-    return Annotate(s, absl::StrCat("write ", tmp.string()));
-  }
-  return CommitFile(fd.get(), tmp, path);
 }
 
 absl::Status MakeDirs(const fs::path& path, int mode) {

@@ -34,22 +34,13 @@ class Fd {
 
 absl::StatusOr<Fd> OpenFile(const std::filesystem::path& path, int flags, int mode = 0644);
 
-// Writes all of `data`, retrying on EINTR and short writes.
-absl::Status WriteAll(int fd, absl::string_view data);
+// Writes all of `data`, retrying on EINTR and short writes. Errors read
+// "<what>: <strerror>".
+absl::Status WriteAll(int fd, absl::string_view data, absl::string_view what = "write");
 // pread() until `size` bytes or end of file; returns what was read.
 absl::StatusOr<size_t> PreadFull(int fd, char* buf, size_t size, uint64_t offset);
 
 absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path);
-
-// Writes `data` to a temporary file beside `path`, fsyncs it and renames it
-// over `path`: readers see the old or the new content, never a torn one.
-absl::Status WriteFileAtomic(const std::filesystem::path& path, absl::string_view data,
-                             int mode = 0644);
-
-// Renames a finished temporary file into place after fsync (same contract
-// as WriteFileAtomic, for files written in pieces).
-absl::Status CommitFile(int fd, const std::filesystem::path& tmp,
-                        const std::filesystem::path& path);
 
 // mkdir -p. Directories it creates get exactly `mode`; existing ones are
 // left as they are (mode, owner, sticky bit).
@@ -96,3 +87,6 @@ struct DiskUsage {
 absl::StatusOr<DiskUsage> DirUsage(const std::filesystem::path& dir);
 
 }  // namespace sfactory
+
+// WriteFileAtomic and CommitFile, which most callers of this header use.
+#include "common/atomic_file.h"  // IWYU pragma: export

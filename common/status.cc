@@ -2,13 +2,18 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace sfactory {
+namespace {
 
-absl::Status ErrnoStatus(int err, absl::string_view what) {
-  std::string message = absl::StrCat(what, ": ", std::strerror(err));
+constexpr char kErrnoPayload[] = "sfactory/errno";
+
+absl::Status CodeFor(int err, const std::string& message) {
   switch (err) {
     case ENOENT:
     case ENOTDIR:
@@ -35,9 +40,32 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
   }
 }
 
+}  // namespace
+
+absl::Status ErrnoStatus(int err, absl::string_view what) {
+  absl::Status status = CodeFor(err, absl::StrCat(what, ": ", std::strerror(err)));
+  status.SetPayload(kErrnoPayload, absl::Cord(std::to_string(err)));
+  return status;
+}
+
+int ErrnoOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kErrnoPayload);
+  int err = 0;
+  if (!payload || !absl::SimpleAtoi(std::string(*payload), &err)) return 0;
+  return err;
+}
+
+absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
+  if (status.ok()) return status;
+  absl::Status out(status.code(), message);
+  status.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
 absl::Status Annotate(const absl::Status& status, absl::string_view context) {
   if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
+  return WithMessage(status, absl::StrCat(context, ": ", status.message()));
 }
 
 }  // namespace sfactory

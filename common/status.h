@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -12,11 +13,19 @@ namespace sfactory {
 
 // Maps errno to the closest absl code: ENOENT → NotFound, EACCES/EPERM →
 // PermissionDenied, ENOSPC/EDQUOT → ResourceExhausted, EEXIST → AlreadyExists,
-// anything else → Internal. The message is "<what>: <strerror>".
+// anything else → Internal. The message is "<what>: <strerror>"; the errno
+// rides along as a payload (see ErrnoOf).
 absl::Status ErrnoStatus(int err, absl::string_view what);
+
+// The errno a status was made from by ErrnoStatus (kept through Annotate),
+// or 0.
+int ErrnoOf(const absl::Status& status);
 
 // Returns `status` with `context + ": "` put in front of its message.
 absl::Status Annotate(const absl::Status& status, absl::string_view context);
+
+// Returns `status` with its message replaced by `message` (code and payloads kept).
+absl::Status WithMessage(const absl::Status& status, absl::string_view message);
 
 }  // namespace sfactory
 

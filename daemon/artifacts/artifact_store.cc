@@ -1,12 +1,11 @@
 #include "daemon/artifacts/artifact_store.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "common/atomic_file.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "common/status.h"
@@ -32,15 +31,18 @@ absl::StatusOr<v1::Artifact> ArtifactStore::Put(const fs::path& file, const std:
   if (ec) return ErrnoStatus(ec.value(), "stat " + file.string());
   fs::path dest = PathOf(sha);
   if (!fs::exists(dest, ec)) {
-    if (::rename(file.c_str(), dest.c_str()) != 0) {
-      if (errno != EXDEV) return ErrnoStatus(errno, "store artifact " + name);
-      fs::path tmp = root_ / "tmp" / sha;
-      fs::copy_file(file, tmp, fs::copy_options::overwrite_existing, ec);
-      if (ec) return ErrnoStatus(ec.value(), "copy artifact " + name);
-      SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(tmp, O_RDONLY));
-      SF_RETURN_IF_ERROR(CommitFile(fd.get(), tmp, dest));
+    absl::Status moved = MoveFileDurably(file, dest, env_);
+    if (moved.ok()) {
+      ::chmod(dest.c_str(), 0444);
+    } else {
+      if (ErrnoOf(moved) != EXDEV) return Annotate(moved, "store artifact " + name);
+      // Another filesystem: a copy made in tmp/ (emptied by Init after a crash).
+      SF_ASSIGN_OR_RETURN(AtomicFile copy,
+                          AtomicFile::Create(root_ / "tmp" / sha, {.mode = 0444, .env = env_}));
+      absl::Status s = copy.AppendFileContents(file);
+      if (s.ok()) s = copy.CommitAs(dest);
+      if (!s.ok()) return Annotate(s, "copy artifact " + name);
     }
-    ::chmod(dest.c_str(), 0444);
   }
   // Consumed in every case (already stored, or copied across filesystems).
   fs::remove(file, ec);

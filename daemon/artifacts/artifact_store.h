@@ -7,17 +7,21 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/env.h"
 #include "sfactory/v1/sfactory.pb.h"
 
 namespace sfactory::artifacts {
 
 class ArtifactStore {
  public:
-  explicit ArtifactStore(std::filesystem::path root) : root_(std::move(root)) {}
+  // File writes and renames go through `env` (tests inject faults there).
+  explicit ArtifactStore(std::filesystem::path root, Env* env = Env::Default())
+      : root_(std::move(root)), env_(env) {}
   absl::Status Init();
 
   // Hashes `file` and moves it into the store (it must be on the same
-  // filesystem; it is copied otherwise). Returns name, digest and size.
+  // filesystem; it is copied otherwise). Returns name, digest and size. On
+  // error nothing is stored under the digest and `file` is kept.
   absl::StatusOr<v1::Artifact> Put(const std::filesystem::path& file, const std::string& name,
                                    const std::string& kind);
 
@@ -25,6 +29,7 @@ class ArtifactStore {
 
  private:
   std::filesystem::path root_;
+  Env* env_;
 };
 
 }  // namespace sfactory::artifacts

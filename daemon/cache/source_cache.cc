@@ -2,10 +2,8 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
@@ -20,26 +18,18 @@ namespace sfactory::cache {
 namespace fs = std::filesystem;
 namespace {
 
-std::atomic<uint64_t> tmp_counter{0};
-
-fs::path TmpPath(const fs::path& root) {
-  return root / "tmp" / absl::StrCat(::getpid(), ".", tmp_counter++, ".part");
-}
-
 struct DownloadState {
-  int fd;
+  AtomicFile* file;
   Sha256* hasher;
-  uint64_t size = 0;
   absl::Status status;
 };
 
 size_t WriteCallback(char* ptr, size_t size, size_t nmemb, void* userdata) {
   auto* st = static_cast<DownloadState*>(userdata);
   absl::string_view chunk(ptr, size * nmemb);
-  st->status = WriteAll(st->fd, chunk);
+  st->status = st->file->Append(chunk);
   if (!st->status.ok()) return 0;
   st->hasher->Update(chunk);
-  st->size += chunk.size();
   return chunk.size();
 }
 
@@ -51,8 +41,13 @@ absl::Status SourceCache::Init() {
   return MakeDirs(root_ / "tmp");
 }
 
-absl::StatusOr<v1::Source> SourceCache::Commit(const std::string& name, const fs::path& tmp,
-                                               const std::string& sha256, uint64_t size,
+absl::StatusOr<AtomicFile> SourceCache::NewTemp() {
+  // Read-only from the start: cached sources are never modified.
+  return AtomicFile::Create(root_ / "tmp" / "source", {.mode = 0444, .env = env_});
+}
+
+absl::StatusOr<v1::Source> SourceCache::Commit(const std::string& name, AtomicFile& tmp,
+                                               const std::string& sha256,
                                                const std::string& expected_sha256) {
   // Both the uploader's digest and the catalog's (when it knows one) must match.
   std::vector<std::pair<std::string, std::string>> checks;
@@ -62,25 +57,19 @@ absl::StatusOr<v1::Source> SourceCache::Commit(const std::string& name, const fs
   }
   for (const auto& [expected, who] : checks) {
     if (expected != sha256) {
-      (void)RemoveAll(tmp);
       return absl::InvalidArgumentError(absl::StrCat(
           name, " has sha256 ", sha256, " but ", who, " ", expected,
           "; the file is corrupt or a different release - nothing was stored"));
     }
   }
-  fs::path dest = root_ / "sha256" / sha256;
+  const fs::path dest = root_ / "sha256" / sha256;
   std::error_code ec;
   const bool had_file = fs::exists(dest, ec);
-  if (::rename(tmp.c_str(), dest.c_str()) != 0) {
-    int err = errno;
-    (void)RemoveAll(tmp);
-    return ErrnoStatus(err, "store source " + name);
-  }
-  ::chmod(dest.c_str(), 0444);
+  SF_RETURN_IF_ERROR(Annotate(tmp.CommitAs(dest), "store source " + name));
   v1::Source source;
   source.set_name(name);
   source.set_sha256(sha256);
-  source.set_size(size);
+  source.set_size(tmp.size());
   *source.mutable_added_at() =
       google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(absl::Now()));
   if (absl::Status s = store_->InsertSource(source); !s.ok()) {
@@ -95,36 +84,20 @@ absl::StatusOr<v1::Source> SourceCache::Commit(const std::string& name, const fs
 absl::StatusOr<v1::Source> SourceCache::Add(const std::string& name,
                                             const std::string& expected_sha256,
                                             const ChunkReader& next) {
-  fs::path tmp = TmpPath(root_);
-  SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644));
+  SF_ASSIGN_OR_RETURN(AtomicFile tmp, NewTemp());
   Sha256 hasher;
-  uint64_t size = 0;
   std::string chunk;
   for (;;) {
-    auto more = next(&chunk);
-    if (!more.ok()) {
-      (void)RemoveAll(tmp);
-      return more.status();
-    }
-    if (!*more) break;
-    if (absl::Status s = WriteAll(fd.get(), chunk); !s.ok()) {
-      (void)RemoveAll(tmp);
-      return Annotate(s, "write source " + name);
-    }
+    SF_ASSIGN_OR_RETURN(bool more, next(&chunk));
+    if (!more) break;
+    SF_RETURN_IF_ERROR(Annotate(tmp.Append(chunk), "write source " + name));
     hasher.Update(chunk);
-    size += chunk.size();
   }
-  if (size == 0) {
-    (void)RemoveAll(tmp);
+  if (tmp.size() == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("source ", name, " is empty; nothing was stored (send the whole file)"));
   }
-  if (::fsync(fd.get()) != 0) {
-    int err = errno;
-    (void)RemoveAll(tmp);
-    return ErrnoStatus(err, "fsync source " + name);
-  }
-  return Commit(name, tmp, hasher.FinishHex(), size, expected_sha256);
+  return Commit(name, tmp, hasher.FinishHex(), expected_sha256);
 }
 
 absl::StatusOr<v1::Source> SourceCache::AddFile(const fs::path& file, const std::string& name) {
@@ -142,10 +115,9 @@ absl::StatusOr<v1::Source> SourceCache::AddFile(const fs::path& file, const std:
 }
 
 absl::StatusOr<v1::Source> SourceCache::Download(const SourceFile& file, const std::string& url) {
-  fs::path tmp = TmpPath(root_);
-  SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644));
+  SF_ASSIGN_OR_RETURN(AtomicFile tmp, NewTemp());
   Sha256 hasher;
-  DownloadState st{fd.get(), &hasher};
+  DownloadState st{&tmp, &hasher};
   CURL* curl = curl_easy_init();
   if (!curl) return absl::InternalError("curl_easy_init failed");
   char errbuf[CURL_ERROR_SIZE] = {0};
@@ -162,17 +134,11 @@ absl::StatusOr<v1::Source> SourceCache::Download(const SourceFile& file, const s
   CURLcode rc = curl_easy_perform(curl);
   curl_easy_cleanup(curl);
   if (rc != CURLE_OK) {
-    (void)RemoveAll(tmp);
     if (!st.status.ok()) return Annotate(st.status, "download " + url);
     return absl::UnavailableError(
         absl::StrCat("download ", url, ": ", errbuf[0] ? errbuf : curl_easy_strerror(rc)));
   }
-  if (::fsync(fd.get()) != 0) {
-    int err = errno;
-    (void)RemoveAll(tmp);
-    return ErrnoStatus(err, "fsync download");
-  }
-  return Commit(file.name, tmp, hasher.FinishHex(), st.size, file.sha256);
+  return Commit(file.name, tmp, hasher.FinishHex(), file.sha256);
 }
 
 absl::StatusOr<ResolvedSource> SourceCache::Ensure(

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/atomic_file.h"
 #include "common/catalog.h"
+#include "common/env.h"
 #include "daemon/store/store.h"
 
 namespace sfactory::cache {
@@ -27,8 +29,10 @@ using ChunkReader = std::function<absl::StatusOr<bool>(std::string* chunk)>;
 
 class SourceCache {
  public:
-  SourceCache(std::filesystem::path root, store::Store* store, const Catalog* catalog)
-      : root_(std::move(root)), store_(store), catalog_(catalog) {}
+  // File writes go through `env` (tests inject faults there).
+  SourceCache(std::filesystem::path root, store::Store* store, const Catalog* catalog,
+              Env* env = Env::Default())
+      : root_(std::move(root)), store_(store), catalog_(catalog), env_(env) {}
 
   // Creates the directories and removes temporary files left by a crash.
   absl::Status Init();
@@ -52,14 +56,16 @@ class SourceCache {
                                         const std::function<void(absl::string_view)>& log);
 
  private:
-  absl::StatusOr<v1::Source> Commit(const std::string& name, const std::filesystem::path& tmp,
-                                    const std::string& sha256, uint64_t size,
-                                    const std::string& expected_sha256);
+  // A temporary file in tmp/, named by its digest once written.
+  absl::StatusOr<AtomicFile> NewTemp();
+  absl::StatusOr<v1::Source> Commit(const std::string& name, AtomicFile& tmp,
+                                    const std::string& sha256, const std::string& expected_sha256);
   absl::StatusOr<v1::Source> Download(const SourceFile& file, const std::string& url);
 
   std::filesystem::path root_;
   store::Store* store_;
   const Catalog* catalog_;
+  Env* env_;
 };
 
 }  // namespace sfactory::cache

@@ -5,7 +5,6 @@
 namespace sfactory::config::codecs {
 namespace {
 
-std::string ShowText(const std::string& s) { return s; }
 std::string ShowPath(const fs::path& p) { return p.string(); }
 std::string ShowBool(bool b) { return b ? "true" : "false"; }
 std::string ShowPaths(const std::vector<fs::path>& list) {
@@ -21,6 +20,7 @@ absl::StatusOr<fs::path> ReadPath(absl::string_view src, const YAML::Node& n) {
 
 }  // namespace
 
+std::string ShowText(const std::string& s) { return s; }
 std::string ShowTexts(const std::vector<std::string>& list) { return absl::StrJoin(list, ", "); }
 
 absl::StatusOr<std::vector<std::string>> ReadTexts(absl::string_view src, const YAML::Node& n) {

@@ -35,6 +35,7 @@ std::string ShowNumber(T v) {
   return absl::StrCat(v);
 }
 
+std::string ShowText(const std::string& s);
 std::string ShowTexts(const std::vector<std::string>& list);
 absl::StatusOr<std::vector<std::string>> ReadTexts(absl::string_view src, const YAML::Node& n);
 absl::StatusOr<fs::path> ReadAbsolutePath(absl::string_view src, const YAML::Node& n);

@@ -155,15 +155,8 @@ class LocalInstance : public Instance {
 
   absl::Status PullFile(const std::string& instance_path, const fs::path& host_path) override {
     SF_ASSIGN_OR_RETURN(fs::path src, Resolve(instance_path));
-    fs::path tmp = host_path;
-    tmp += ".pull";
-    std::error_code ec;
-    fs::copy_file(src, tmp, fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      return ErrnoStatus(ec.value(), absl::StrCat("copy ", instance_path, " out of ", name_));
-    }
-    SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(tmp, O_RDONLY));
-    return CommitFile(fd.get(), tmp, host_path);
+    return Annotate(CopyFileAtomic(src, host_path),
+                    absl::StrCat("copy ", instance_path, " out of ", name_));
   }
 
  private:

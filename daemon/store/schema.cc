@@ -216,12 +216,16 @@ Store::~Store() {
   sqlite3_close_v2(db_);
 }
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
+                                                   const OpenOptions& options) {
   const std::string name = path.string();
+  if (!options.vfs.empty() && sqlite3_vfs_find(options.vfs.c_str()) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("open ", name, ": no SQLite VFS named ", options.vfs));
+  }
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(name.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+                           options.vfs.empty() ? nullptr : options.vfs.c_str());
   // Declared before `stmts` so that statements are finalized first.
   std::unique_ptr<sqlite3, CloseDb> db(raw);
   if (rc != SQLITE_OK) return SqliteError(raw, rc, absl::StrCat("open ", name));

@@ -77,12 +77,20 @@ struct ListResult {
   std::string next_page_token;    // empty on the last page
 };
 
+struct OpenOptions {
+  // The SQLite VFS to reach the file through, by its registered name; empty
+  // is SQLite's default. Tests register a fault-injecting one
+  // (tests/fault_vfs.h). NotFound when no VFS has that name.
+  std::string vfs;
+};
+
 class Store {
  public:
   // Opens or creates the database at `path` (its directory must exist),
   // applies schema migrations and sets WAL mode. FailedPrecondition when the
   // file is not an sfactory database or is from a newer schema version.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::filesystem::path& path);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::filesystem::path& path,
+                                                     const OpenOptions& options = {});
   ~Store();
 
   // Inserts a new build and a first event. Fills record->seq. AlreadyExists

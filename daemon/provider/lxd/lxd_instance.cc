@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/atomic_file.h"
 #include "common/fs.h"
 #include "common/status.h"
 
@@ -250,19 +251,12 @@ absl::Status PushBytesTo(LxdClient& client, const std::string& instance, absl::s
 absl::Status PullFileFrom(LxdClient& client, const std::string& instance,
                           const std::string& instance_path,
                           const std::filesystem::path& host_path) {
-  std::filesystem::path tmp = host_path;
-  tmp += ".pull-XXXXXX";
-  std::string templ = tmp.string();
-  Fd fd(::mkstemp(templ.data()));
-  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("create ", templ));
-  tmp = templ;
-  absl::Status s = client.Download(
-      FilesPath(instance, instance_path),
-      [&](absl::string_view bytes) { return WriteAll(fd.get(), bytes); },
-      absl::StrCat("pull ", instance, ":", instance_path));
-  if (s.ok()) s = CommitFile(fd.get(), tmp, host_path);
-  if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
+  // 0600, as the mkstemp() file it replaces.
+  SF_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(host_path, {.mode = 0600}));
+  SF_RETURN_IF_ERROR(client.Download(
+      FilesPath(instance, instance_path), [&](absl::string_view bytes) { return file.Append(bytes); },
+      absl::StrCat("pull ", instance, ":", instance_path)));
+  return file.Commit();
 }
 
 LxdInstance::LxdInstance(LxdClient& client, std::string name, InstanceLayout layout,

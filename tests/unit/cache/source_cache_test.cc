@@ -14,8 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/fs.h"
-#include "tests/test_dir.h"
 #include "common/sha256.h"
+#include "tests/fault_env.h"
+#include "tests/test_dir.h"
 #include "tests/unit/cache/test_http_server.h"
 
 namespace sfactory::cache {
@@ -44,7 +45,7 @@ ChunkReader Chunks(std::vector<std::string> chunks) {
 using ::sfactory::testing::CountEntries;
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(Env* env = Env::Default()) {
     // Requests to 127.0.0.1 must not go through a proxy from the environment.
     for (const char* v :
          {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
@@ -63,7 +64,7 @@ struct Fixture {
     INFO(c.status().ToString());
     REQUIRE(c.ok());
     catalog = std::move(*c);
-    cache = std::make_unique<SourceCache>(root(), store.get(), &catalog);
+    cache = std::make_unique<SourceCache>(root(), store.get(), &catalog, env);
     REQUIRE(cache->Init().ok());
   }
   fs::path root() const { return tmp.path() / "sources"; }
@@ -373,6 +374,90 @@ TEST_CASE("Ensure reports an unreachable server and goes on", "[cache]") {
   INFO(f.LogText());
   REQUIRE(r.ok());
   CHECK(f.Temporary() == 0);
+}
+
+// Faults while a source is written: the error says what happened, nothing
+// is stored or indexed, no temporary file is left, and a copy stored
+// earlier under the same name stays.
+struct FaultFixture {
+  testing::FaultEnv env;
+  Fixture f{&env};
+  absl::StatusOr<v1::Source> AddBig() {
+    return f.cache->Add("nodigest.tar.gz", "", Chunks({std::string(5000, 'a'), "b", "c"}));
+  }
+  void CheckNothingNew(const std::string& kept_sha) {
+    CHECK(f.Temporary() == 0);
+    CHECK(f.Stored() == (kept_sha.empty() ? 0 : 1));
+    auto rec = f.store->FindSourceByName("nodigest.tar.gz");
+    REQUIRE(rec.ok());
+    if (kept_sha.empty()) {
+      CHECK(!rec->has_value());
+    } else {
+      REQUIRE(rec->has_value());
+      CHECK((*rec)->sha256() == kept_sha);
+      CHECK(*ReadFile(f.root() / "sha256" / kept_sha) == "earlier copy");
+    }
+  }
+};
+
+TEST_CASE("SourceCache Add on a full disk is ResourceExhausted and stores nothing",
+          "[cache][fault]") {
+  FaultFixture t;
+  auto earlier = t.f.cache->Add("nodigest.tar.gz", "", Chunks({"earlier copy"}));
+  REQUIRE(earlier.ok());
+  t.env.space_left = 1000;
+  auto s = t.AddBig();
+  REQUIRE(!s.ok());
+  CHECK(s.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(std::string(s.status().message()),
+             Catch::Contains("write source nodigest.tar.gz") &&
+                 Catch::Contains("No space left on device") && Catch::Contains("free disk space"));
+  t.CheckNothingNew(earlier->sha256());
+}
+
+TEST_CASE("SourceCache Add with a failing write stores nothing", "[cache][fault]") {
+  FaultFixture t;
+  t.env.fail_write_number = 2;
+  auto s = t.AddBig();
+  REQUIRE(!s.ok());
+  CHECK(s.status().code() == absl::StatusCode::kInternal);
+  CHECK_THAT(std::string(s.status().message()), Catch::Contains("Input/output error"));
+  t.CheckNothingNew("");
+}
+
+TEST_CASE("SourceCache Add with a failing fsync stores nothing", "[cache][fault]") {
+  FaultFixture t;
+  auto earlier = t.f.cache->Add("nodigest.tar.gz", "", Chunks({"earlier copy"}));
+  REQUIRE(earlier.ok());
+  t.env.fail_sync = true;
+  auto s = t.AddBig();
+  REQUIRE(!s.ok());
+  CHECK_THAT(std::string(s.status().message()),
+             Catch::Contains("store source nodigest.tar.gz") && Catch::Contains("fsync"));
+  CHECK(t.env.renames == 1);  // only the earlier copy was renamed into place
+  t.CheckNothingNew(earlier->sha256());
+}
+
+TEST_CASE("SourceCache download on a full disk fails and stores nothing", "[cache][fault]") {
+  FaultFixture t;
+  TestHttpServer server(Files{{"/known.tar.gz", kKnownContent}});
+  t.env.space_left = 3;
+  auto r = t.f.cache->Ensure({Candidate("known.tar.gz", kKnownSha, {server.Url("/known.tar.gz")})},
+                             true, t.f.Log());
+  REQUIRE(!r.ok());
+  CHECK_THAT(t.f.LogText(), Catch::Contains("No space left on device") &&
+                                Catch::Contains("free disk space"));
+  CHECK(t.f.Stored() == 0);
+  CHECK(t.f.Temporary() == 0);
+}
+
+TEST_CASE("SourceCache makes a stored source durable: fsync, rename, fsync of the directory",
+          "[cache][fault]") {
+  FaultFixture t;
+  REQUIRE(t.AddBig().ok());
+  CHECK(t.env.syncs == 1);
+  CHECK(t.env.renames == 1);
+  CHECK(t.env.dir_syncs == 1);
 }
 
 }  // namespace
