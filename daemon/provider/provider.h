@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/cancel.h"
+#include "common/output_pump.h"
 #include "sfactory/v1/sfactory.pb.h"
 
 namespace sfactory::provider {
@@ -28,6 +29,11 @@ class OutputSink {
   virtual ~OutputSink() = default;
   virtual void Write(absl::string_view bytes) = 0;
 };
+
+// `sink` as an OutputFn, for common/output_pump.h and RunToSink.
+inline OutputFn WriteTo(OutputSink& sink) {
+  return [&sink](absl::string_view bytes) { sink.Write(bytes); };
+}
 
 // Providers take the common cancel token (common/cancel.h).
 using CancelToken = ::sfactory::CancelToken;
