@@ -1,10 +1,13 @@
 #include "common/subprocess.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -148,31 +151,83 @@ std::vector<std::string> ScrubbedEnv(const std::vector<std::string>& extra) {
   return env;
 }
 
-absl::StatusOr<RunResult> RunCapture(const std::vector<std::string>& argv,
-                                     const std::vector<std::string>& env,
-                                     const std::filesystem::path& cwd) {
+absl::StatusOr<int> RunToSink(SubprocessOptions options, const OutputFn& sink,
+                              const RunToSinkOptions& run) {
+  if (options.output_fd >= 0) return absl::InvalidArgumentError("RunToSink makes its own pipe");
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
   Fd read_end(p[0]), write_end(p[1]);
+  options.output_fd = write_end.get();
+  SF_ASSIGN_OR_RETURN(Subprocess child, Subprocess::Start(options));
+  write_end.Reset();
+  if (run.on_start) run.on_start(child);
+
+  OutputPump pump(sink, {run.framing, run.cancel});
+  pump.AddFd(std::move(read_end));
+  // Readable once the child exits; without it (old kernels) exit is polled.
+  Fd exited(static_cast<int>(::syscall(SYS_pidfd_open, child.pid(), 0)));
+  bool killed = false;
+  absl::Time kill_at = absl::InfiniteFuture();
+  absl::Time drain_until = absl::InfiniteFuture();
+  std::optional<int> exit_code;
+  absl::Status status;
+  // Until the child is reaped, cancel and the kill deadline stay in force,
+  // even when it closed or redirected its output early.
+  for (;;) {
+    absl::Duration wait = std::min(kill_at, drain_until) - absl::Now();
+    if (!exited.valid() && !exit_code) wait = std::min(wait, absl::Milliseconds(50));
+    pollfd exit_poll = {exit_code ? -1 : exited.get(), POLLIN, 0};
+    status = pump.Poll(wait, absl::MakeSpan(&exit_poll, 1));
+    if (!status.ok()) break;
+    if (pump.cancelled() && !killed) {
+      killed = true;
+      if (run.kill_grace > absl::ZeroDuration()) {
+        child.SignalGroup(SIGTERM);
+        kill_at = absl::Now() + run.kill_grace;
+      } else {
+        child.SignalGroup(SIGKILL);
+      }
+    }
+    if (absl::Now() >= kill_at) {
+      child.SignalGroup(SIGKILL);
+      kill_at = absl::InfiniteFuture();
+    }
+    if (!exit_code && (exit_poll.revents != 0 || !exited.valid())) {
+      absl::StatusOr<std::optional<int>> w = child.TryWait();
+      if (!w.ok()) {
+        status = w.status();
+        break;
+      }
+      if (w->has_value()) {
+        exit_code = **w;
+        drain_until = absl::Now() + run.drain_after_exit;  // infinite stays infinite
+      }
+    }
+    // Done; or a process that left the group still holds the pipe.
+    if (exit_code && (!pump.open() || absl::Now() >= drain_until)) break;
+  }
+  pump.Flush();
+  if (!exit_code) {  // only after an error: do not wait for a child that runs on
+    child.SignalGroup(SIGKILL);
+    absl::StatusOr<int> w = child.Wait();
+    if (w.ok()) exit_code = *w;
+  }
+  if (!status.ok()) return status;
+  if (killed) return absl::CancelledError(absl::StrCat(options.argv[0], ": cancelled"));
+  return exit_code.value_or(255);
+}
+
+absl::StatusOr<RunResult> RunCapture(const std::vector<std::string>& argv,
+                                     const std::vector<std::string>& env,
+                                     const std::filesystem::path& cwd) {
   SubprocessOptions opts;
   opts.argv = argv;
   opts.env = env.empty() ? ScrubbedEnv() : env;
   opts.cwd = cwd;
-  opts.output_fd = write_end.get();
-  SF_ASSIGN_OR_RETURN(Subprocess child, Subprocess::Start(opts));
-  write_end.Reset();
+  Capture capture;
   RunResult result;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "read child output");
-    }
-    if (n == 0) break;
-    result.output.append(buf, static_cast<size_t>(n));
-  }
-  SF_ASSIGN_OR_RETURN(result.exit_code, child.Wait());
+  SF_ASSIGN_OR_RETURN(result.exit_code, RunToSink(std::move(opts), capture.Fn()));
+  result.output = capture.Take();
   return result;
 }
 

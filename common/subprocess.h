@@ -6,11 +6,15 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/cancel.h"
+#include "common/output_pump.h"
 
 namespace sfactory {
 
@@ -52,6 +56,30 @@ class Subprocess {
   pid_t pid_ = -1;
   bool reaped_ = false;
 };
+
+struct RunToSinkOptions {
+  Framing framing = Framing::kChunks;
+  // When it fires, the child's group gets SIGKILL at once (zero grace) or
+  // SIGTERM and, `kill_grace` later, SIGKILL. The run then ends Cancelled.
+  CancelToken* cancel = nullptr;
+  absl::Duration kill_grace = absl::ZeroDuration();
+  // Once the child has exited (which kills what is left of its group), how
+  // long output is still read from processes that escaped the group and
+  // hold the pipe. Infinite: until end of file.
+  absl::Duration drain_after_exit = absl::InfiniteDuration();
+  // Called once the child runs (e.g. to record its process group).
+  std::function<void(const Subprocess&)> on_start;
+};
+
+// Starts `options` (its output_fd must be -1: the pipe is made here) and
+// pumps the child's stdout and stderr, interleaved as written, into `sink`
+// until it exits. Returns its exit code (128 + signal number when a signal
+// ended it); Cancelled ("<argv[0]>: cancelled") when `run.cancel` fired;
+// Subprocess::Start's error when it could not start (NotFound for a missing
+// program); a read/poll error otherwise. The child is reaped before it
+// returns, whatever the result.
+absl::StatusOr<int> RunToSink(SubprocessOptions options, const OutputFn& sink,
+                              const RunToSinkOptions& run = {});
 
 struct RunResult {
   int exit_code = 0;

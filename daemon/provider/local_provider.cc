@@ -56,9 +56,6 @@ class LocalInstance : public Instance {
     fs::path script = scripts / absl::StrCat(++exec_count_, "-", request.phase, ".sh");
     SF_RETURN_IF_ERROR(WriteFileAtomic(script, request.script, 0755));
 
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
-    Fd read_end(p[0]), write_end(p[1]);
     std::vector<std::string> env = ScrubbedEnv();
     // HOME and TMPDIR point inside the instance so nothing leaks between builds.
     for (auto& e : env) {
@@ -70,76 +67,20 @@ class LocalInstance : public Instance {
     opts.argv = {"/bin/bash", "-eo", "pipefail", script.string()};
     opts.env = std::move(env);
     opts.cwd = layout_.work;
-    opts.output_fd = write_end.get();
-    SF_ASSIGN_OR_RETURN(Subprocess child, Subprocess::Start(opts));
-    write_end.Reset();
+    RunToSinkOptions run;
+    run.cancel = &cancel;
+    run.kill_grace = kKillGrace;
+    run.drain_after_exit = kDrainAfterExit;
     // Lets RemoveOrphans kill this group if the daemon dies mid-phase.
-    (void)WriteFileAtomic(dir_ / kPgidFile, absl::StrCat(child.pid()));
-
-    std::atomic<bool> killed{false};
-    absl::Time kill_deadline = absl::InfiniteFuture();
-    int cancel_id = cancel.OnCancel([&] {
-      killed = true;
-      child.SignalGroup(SIGTERM);
-    });
-    std::optional<int> exit_code;
-    absl::Time drain_deadline = absl::InfiniteFuture();
-    bool pipe_open = true;
-    char buf[65536];
-    absl::Status status;
-    // Until the child is reaped, cancel and the kill deadline stay in force,
-    // even when the script closed or redirected its output early.
-    for (;;) {
-      if (killed && kill_deadline == absl::InfiniteFuture()) kill_deadline = absl::Now() + kKillGrace;
-      if (absl::Now() > kill_deadline) child.SignalGroup(SIGKILL);
-      if (pipe_open) {
-        struct pollfd pfd = {read_end.get(), POLLIN, 0};
-        int r = ::poll(&pfd, 1, 200);
-        if (r < 0 && errno != EINTR) {
-          status = ErrnoStatus(errno, "poll");
-          break;
-        }
-        if (r > 0) {
-          ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-          if (n > 0) {
-            sink.Write(absl::string_view(buf, static_cast<size_t>(n)));
-            continue;
-          }
-          if (n == 0) {
-            pipe_open = false;  // every writer is gone
-          } else if (errno != EINTR && errno != EAGAIN) {
-            status = ErrnoStatus(errno, "read phase output");
-            break;
-          }
-        }
-      } else {
-        absl::SleepFor(absl::Milliseconds(50));
-      }
-      if (!exit_code) {
-        auto w = child.TryWait();
-        if (!w.ok()) {
-          status = w.status();
-          break;
-        }
-        if (w->has_value()) {
-          exit_code = **w;
-          drain_deadline = absl::Now() + kDrainAfterExit;
-        }
-      }
-      if (exit_code && (!pipe_open || absl::Now() > drain_deadline)) {
-        // Done; or a process that left the group still holds the pipe.
-        break;
-      }
-    }
-    cancel.Unregister(cancel_id);
+    run.on_start = [&](const Subprocess& child) {
+      (void)WriteFileAtomic(dir_ / kPgidFile, absl::StrCat(child.pid()));
+    };
+    absl::StatusOr<int> exit_code = RunToSink(std::move(opts), WriteTo(sink), run);
     (void)RemoveAll(dir_ / kPgidFile);
-    if (!exit_code) {
-      auto w = child.Wait();
-      if (w.ok()) exit_code = *w;
+    if (absl::IsCancelled(exit_code.status())) {
+      return absl::CancelledError(absl::StrCat("phase ", request.phase, " was cancelled"));
     }
-    if (!status.ok()) return status;
-    if (killed) return absl::CancelledError(absl::StrCat("phase ", request.phase, " was cancelled"));
-    return exit_code.value_or(255);
+    return exit_code;
   }
 
   absl::Status PushFile(const fs::path& host_path, const std::string& instance_path,

@@ -12,11 +12,12 @@
 #include <memory>
 #include <set>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/strings/string_view.h"
+#include "common/cancel.h"
+#include "common/output_pump.h"
 #include "sfactory/v1/sfactory.pb.h"
 
 namespace sfactory::provider {
@@ -29,23 +30,13 @@ class OutputSink {
   virtual void Write(absl::string_view bytes) = 0;
 };
 
-// A one-way cancel flag with callbacks. Cancel() runs every registered
-// callback once (on the cancelling thread); a callback registered after
-// Cancel() runs at once.
-class CancelToken {
- public:
-  void Cancel();
-  bool cancelled() const { return cancelled_.load(); }
-  // Returns an id for Unregister(). Unregister blocks while the callback runs.
-  int OnCancel(std::function<void()> fn);
-  void Unregister(int id);
+// `sink` as an OutputFn, for common/output_pump.h and RunToSink.
+inline OutputFn WriteTo(OutputSink& sink) {
+  return [&sink](absl::string_view bytes) { sink.Write(bytes); };
+}
 
- private:
-  std::atomic<bool> cancelled_{false};
-  absl::Mutex mu_;
-  int next_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<int, std::function<void()>> callbacks_ ABSL_GUARDED_BY(mu_);
-};
+// Providers take the common cancel token (common/cancel.h).
+using CancelToken = ::sfactory::CancelToken;
 
 // Paths as seen inside an instance. Scripts get them as SF_* variables.
 struct InstanceLayout {

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <thread>
@@ -143,25 +142,11 @@ absl::StatusOr<int> ExecStreaming(LxdClient& client, const std::string& instance
   // The command reads nothing: end its stdin at once.
   if (in != nullptr) (void)in->SendClose();
 
-  Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake.valid()) return ErrnoStatus(errno, "eventfd");
-  int wake_fd = wake.get();
-  int cancel_id = -1;
-  if (cancel != nullptr) {
-    cancel_id = cancel->OnCancel([wake_fd] {
-      uint64_t one = 1;
-      (void)!::write(wake_fd, &one, sizeof one);
-    });
-  }
-  struct Unregister {
-    CancelToken* token;
-    int id;
-    ~Unregister() {
-      if (token != nullptr && id >= 0) token->Unregister(id);
-    }
-  } unregister{cancel, cancel_id};
-
-  auto deliver = [&sink](absl::string_view bytes) { sink.Write(bytes); };
+  // Frames from the websockets go through the same pump as a local child's
+  // pipe; it also wakes the loop when `cancel` fires.
+  OutputPump pump(WriteTo(sink), {Framing::kChunks, cancel});
+  auto deliver_out = [&pump](absl::string_view bytes) { pump.Feed(1, bytes); };
+  auto deliver_err = [&pump](absl::string_view bytes) { pump.Feed(2, bytes); };
   auto ignore = [](absl::string_view) {};
   bool cancelling = false;
   std::chrono::steady_clock::time_point cancel_deadline;
@@ -169,13 +154,10 @@ absl::StatusOr<int> ExecStreaming(LxdClient& client, const std::string& instance
   while (!(out->finished() && err->finished())) {
     // A finished stream's socket stays readable (EOF): leave it out.
     auto watch = [](const WebSocket& ws) { return ws.finished() ? -1 : ws.fd(); };
-    pollfd pfds[4] = {{watch(*out), POLLIN, 0},
-                      {watch(*err), POLLIN, 0},
-                      {watch(*control), POLLIN, 0},
-                      {cancelling ? -1 : wake_fd, POLLIN, 0}};
-    int n = ::poll(pfds, 4, 200);
-    if (n < 0 && errno != EINTR) return ErrnoStatus(errno, "poll exec streams");
-    if (!cancelling && cancel != nullptr && cancel->cancelled()) {
+    pollfd pfds[3] = {
+        {watch(*out), POLLIN, 0}, {watch(*err), POLLIN, 0}, {watch(*control), POLLIN, 0}};
+    SF_RETURN_IF_ERROR(pump.Poll(absl::Milliseconds(200), absl::MakeSpan(pfds)));
+    if (!cancelling && pump.cancelled()) {
       cancelling = true;
       cancel_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
       (void)control->SendText(Json{{"command", "signal"}, {"signal", 9}}.dump());
@@ -184,14 +166,15 @@ absl::StatusOr<int> ExecStreaming(LxdClient& client, const std::string& instance
     if (cancelling && std::chrono::steady_clock::now() > cancel_deadline) break;
     // Pump every stream each round: TLS may hold bytes that poll() misses.
     if (!out->finished()) {
-      if (absl::Status s = out->Pump(deliver); !s.ok()) stream_error = s;
+      if (absl::Status s = out->Pump(deliver_out); !s.ok()) stream_error = s;
     }
     if (!err->finished()) {
-      if (absl::Status s = err->Pump(deliver); !s.ok()) stream_error = s;
+      if (absl::Status s = err->Pump(deliver_err); !s.ok()) stream_error = s;
     }
     if (!control->finished()) (void)control->Pump(ignore);
     if (!stream_error.ok() && !cancelling) break;
   }
+  pump.Flush();
   if (cancelling) return absl::CancelledError(absl::StrCat("lxd: ", what, ": cancelled"));
   if (!stream_error.ok()) {
     return absl::UnavailableError(
