@@ -72,7 +72,8 @@ absl::StatusOr<Caller> Authenticator::Identify(const grpc::ServerContext& ctx) {
   const auto& metadata = ctx.client_metadata();
   auto auth = metadata.find("authorization");
   if (auth != metadata.end()) {
-    absl::StatusOr<absl::string_view> token = BearerToken(ToString(auth->second));
+    const std::string header = ToString(auth->second);  // the view below points into it
+    absl::StatusOr<absl::string_view> token = BearerToken(header);
     if (!token.ok()) {
       return absl::UnauthenticatedError(
           "the authorization metadata is not \"Bearer <token>\"");
