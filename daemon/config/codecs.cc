@@ -1,5 +1,6 @@
 #include "daemon/config/codecs.h"
 
+#include "absl/strings/match.h"
 #include "common/paths.h"
 
 namespace sfactory::config::codecs {
@@ -38,9 +39,12 @@ absl::StatusOr<std::vector<std::string>> ReadTexts(absl::string_view src, const 
 }
 
 absl::StatusOr<fs::path> ReadAbsolutePath(absl::string_view src, const YAML::Node& n) {
-  SF_ASSIGN_OR_RETURN(std::string s, YamlString(src, n));
-  if (s.empty() || s[0] != '/') return YamlError(src, n, "must be an absolute path");
-  return fs::path(s);
+  // (Not SF_ASSIGN_OR_RETURN: gcc 12 -O2 then warns that s[0] may be
+  // uninitialized, a false positive.)
+  absl::StatusOr<std::string> s = YamlString(src, n);
+  if (!s.ok()) return s.status();
+  if (!absl::StartsWith(*s, "/")) return YamlError(src, n, "must be an absolute path");
+  return fs::path(*s);
 }
 
 absl::StatusOr<std::vector<fs::path>> ReadPaths(absl::string_view src, const YAML::Node& n) {
