@@ -84,7 +84,11 @@ absl::Status ReadConfig(const ConfigPath& config, const GetEnv& env, ConnectionS
   for (const auto& [key, setting] : keys) {
     const YAML::Node node = (*root)[key];
     if (!node) continue;
-    SF_ASSIGN_OR_RETURN(std::string value, YamlString(source, node));
+    // (Not SF_ASSIGN_OR_RETURN: gcc 12 -O2 then warns that `value` may be
+    // uninitialized, a false positive.)
+    absl::StatusOr<std::string> read = YamlString(source, node);
+    if (!read.ok()) return read.status();
+    const std::string value = *std::move(read);
     if (value.empty()) continue;
     const bool is_path = std::string_view(key) != "address";
     setting->value = is_path ? ConfigFilePath(value, config.path, env) : value;
