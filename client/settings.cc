@@ -46,8 +46,9 @@ ConfigPath FindConfig(const SettingFlags& flags, const GetEnv& env) {
 }
 
 // A path from the config file: "~/x" is under $HOME, a relative one is
-// relative to the file's directory.
-std::string ConfigFilePath(const std::string& value, const fs::path& file, const GetEnv& env) {
+// relative to the file's directory. Not inlined: inlined into ReadConfig,
+// gcc 12 -O2 warns (falsely) that the string may be used uninitialized.
+[[gnu::noinline]] std::string ConfigFilePath(const std::string& value, const fs::path& file, const GetEnv& env) {
   if (absl::StartsWith(value, "~/")) {
     return (fs::path(Env(env, "HOME")) / value.substr(2)).string();
   }
