@@ -44,8 +44,9 @@ grep -q e1a5547edd212c38b5e3230a284133f777b32746551f094aaa81cc4af375e332 <<< "$o
 hello_sha=$(sha256sum "$SF_TEST_FIXTURE" | cut -d' ' -f1)
 blob_sha=$(sha256sum "$blob" | cut -d' ' -f1)
 out=$(expect_refused ALREADY_EXISTS add-source "$(basename "$SF_TEST_FIXTURE")" "$blob")
-grep -q "$hello_sha" <<< "$out" && grep -q "$blob_sha" <<< "$out" ||
+if ! grep -q "$hello_sha" <<< "$out" || ! grep -q "$blob_sha" <<< "$out"; then
   fail "both digests are not named: $out"
+fi
 
 # Cut, empty, too big, shorter than announced.
 expect_refused CANCELLED add-source cut-1.0.tar.gz "$blob" --chunk 65536 --cut-after 2 > /dev/null

@@ -102,6 +102,6 @@ SFACTORY_TOKEN="$good" /usr/bin/python3 "$SFACTORY_SOURCE_DIR/docs/examples/sfac
   --address "$ADDR" --ca-file "$PKI/ca.pem" --proto "$PROTO" --recipe hello \
   --out "$TEST_TMP/ci-out" 24.11.6 > "$TEST_TMP/ci.out" 2>&1 ||
   { cat "$TEST_TMP/ci.out" >&2; fail "docs/examples/sfactory_ci.py failed"; }
-ls "$TEST_TMP/ci-out" | grep -q . || fail "the CI example fetched nothing"
+[ -n "$(find "$TEST_TMP/ci-out" -mindepth 1 -print -quit)" ] || fail "the CI example fetched nothing"
 grep -qF "$good" "$TEST_TMP/ci.out" && fail "the CI example printed the token"
 log "passed"
