@@ -92,11 +92,33 @@ absl::Status InfoCommand(CommandContext& ctx) {
   }
   ctx.out() << "\nrecipes:\n" << recipes.Render();
 
-  Table series({"  SERIES", "PINNED", "RELEASES"});
+  Table series({"  SERIES", "PINNED", "SUPPORT", "RELEASES"});
+  // Where each release is defined, grouped by file in first-seen order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> files;
   for (const v1::SlurmSeries& s : info.slurm_series()) {
-    series.Add({absl::StrCat("  ", s.series()), s.pinned(), absl::StrJoin(s.releases(), " ")});
+    std::string support = "-";
+    if (!s.end_of_support().empty()) {
+      support = absl::StrCat(s.past_end_of_support() ? "ended " : "until ", s.end_of_support());
+    }
+    series.Add({absl::StrCat("  ", s.series()), s.pinned(), support,
+                absl::StrJoin(s.releases(), " ")});
+    for (const v1::CatalogRelease& r : s.release_details()) {
+      absl::string_view origin = r.origin();
+      absl::string_view file = origin.substr(0, origin.rfind(':'));
+      auto it = std::find_if(files.begin(), files.end(),
+                             [&](const auto& f) { return f.first == file; });
+      if (it == files.end()) it = files.insert(files.end(), {std::string(file), {}});
+      it->second.push_back(absl::StrCat(r.version(), " (line ", origin.substr(file.size() + 1),
+                                        ")"));
+    }
   }
   ctx.out() << "\nSlurm versions:\n" << series.Render();
+  if (!files.empty()) {
+    ctx.out() << "\ncatalog files:\n";
+    for (const auto& [file, releases] : files) {
+      ctx.out() << "  " << file << ": " << absl::StrJoin(releases, ", ") << "\n";
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -129,7 +129,9 @@ absl::Status SubmitCommand(CommandContext& ctx) {
     return conn->builds().SubmitBuild(&c, request, &response);
   }));
   const v1::Build& submitted = response.build();
-  ctx.err() << SubmitLine(response) << "\n" << std::flush;
+  ctx.err() << SubmitLine(response) << "\n";
+  for (const std::string& w : response.warnings()) ctx.err() << "sfactory: " << w << "\n";
+  ctx.err() << std::flush;
   if (submitted.state() == v1::BUILD_STATE_QUEUED) WarnIfBuildsWait(*conn, ctx.err());
   if (detach) {
     if (ctx.json()) return PrintJson(ctx, response);

@@ -25,6 +25,12 @@ absl::StatusOr<YAML::Node> LoadYamlFile(const std::filesystem::path& path) {
   return ParseYaml(text, path.string());
 }
 
+std::string YamlWhere(absl::string_view source, const YAML::Node& node) {
+  YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return std::string(source);
+  return absl::StrCat(source, ":", mark.line + 1);
+}
+
 absl::Status YamlError(absl::string_view source, const YAML::Node& node, absl::string_view message) {
   YAML::Mark mark = node.Mark();
   if (mark.is_null()) return absl::InvalidArgumentError(absl::StrCat(source, ": ", message));

@@ -16,6 +16,8 @@ namespace sfactory {
 absl::StatusOr<YAML::Node> ParseYaml(absl::string_view text, absl::string_view source);
 absl::StatusOr<YAML::Node> LoadYamlFile(const std::filesystem::path& path);
 
+// "source:LINE" (1-based), or just `source` when the node has no position.
+std::string YamlWhere(absl::string_view source, const YAML::Node& node);
 // "source:LINE:COL: message" with the node's position (1-based).
 absl::Status YamlError(absl::string_view source, const YAML::Node& node, absl::string_view message);
 

@@ -82,6 +82,10 @@ const std::vector<KeyInfo>& Keys() {
       {"data_dir", SFACTORY_DATADIR, "where catalog.yaml, recipes/ and modules/ live",
        Path(&C::data_dir)},
       {"catalog", "<data_dir>/catalog.yaml", "Slurm release catalog", Path(&C::catalog)},
+      {"catalog_dirs", "[/etc/sfactory/catalog.d]",
+       "directories of drop-in catalog files (*.yaml) that add series and releases; missing "
+       "ones are skipped",
+       Paths(&C::catalog_dirs)},
       {"recipe_dirs", "[<data_dir>/recipes]",
        "directories holding recipe directories; later ones override earlier ones",
        Paths(&C::recipe_dirs)},
@@ -154,6 +158,7 @@ Config DefaultConfig() {
   c.socket_group = "sfactory";
   c.state_dir = DefaultStateDir();
   c.data_dir = DefaultDataDir();
+  c.catalog_dirs = {"/etc/sfactory/catalog.d"};
   c.default_arch = HostArch();
   for (const auto& k : Keys()) c.origin[k.key] = "default";
   if (const char* sde = ::getenv("SOURCE_DATE_EPOCH")) {

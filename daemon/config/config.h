@@ -41,6 +41,7 @@ struct Config {
   std::filesystem::path cache_dir;
   std::filesystem::path data_dir;   // catalog.yaml, recipes/, modules/
   std::filesystem::path catalog;
+  std::vector<std::filesystem::path> catalog_dirs;  // drop-in *.yaml files
   std::vector<std::filesystem::path> recipe_dirs;
   ProviderKind provider = ProviderKind::kAuto;
   int max_parallel_builds = 2;

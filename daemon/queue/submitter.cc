@@ -100,7 +100,19 @@ SubmitResult Submitter::Answer(v1::Build build, v1::SubmitOutcome outcome) {
 }
 
 absl::StatusOr<SubmitResult> Submitter::Submit(const v1::SubmitBuildRequest& request,
-                                               const std::string& owner_in) {
+                                               const std::string& owner) {
+  SF_ASSIGN_OR_RETURN(SubmitResult result, Queue(request, owner));
+  // Whatever the outcome, the build is of the release the request resolved to.
+  auto release = catalog_->Resolve(result.build.spec().slurm_version());
+  if (release.ok()) {
+    std::string warning = catalog_->SupportWarning(**release, clock_->Now());
+    if (!warning.empty()) result.warnings.push_back(std::move(warning));
+  }
+  return result;
+}
+
+absl::StatusOr<SubmitResult> Submitter::Queue(const v1::SubmitBuildRequest& request,
+                                              const std::string& owner_in) {
   std::string owner = owner_in.empty() ? "anonymous" : owner_in;
   if (request.request_id().size() > 128) {
     return absl::InvalidArgumentError("request_id is longer than 128 characters");

@@ -30,6 +30,8 @@ namespace sfactory::queue {
 struct SubmitResult {
   v1::Build build;
   v1::SubmitOutcome outcome = v1::SUBMIT_OUTCOME_UNSPECIFIED;
+  // One line each for the caller (Catalog::SupportWarning).
+  std::vector<std::string> warnings;
 };
 
 // What the submitter hands its results to (the build manager in the daemon,
@@ -75,6 +77,9 @@ class Submitter {
                                       const std::string& owner);
 
  private:
+  // Submit without the warnings.
+  absl::StatusOr<SubmitResult> Queue(const v1::SubmitBuildRequest& request,
+                                     const std::string& owner);
   // A submit that passed the read-only checks, waiting for the leader.
   struct Pending {
     const v1::SubmitBuildRequest* request;

@@ -146,6 +146,7 @@ class Run {
                             absl::StrJoin(spec.variants(), ","), " on provider ",
                             deps_.provider->name(), ", attempt ", req_.build.attempt()));
     sink_.Line(absl::StrCat("==> digest ", req_.build.digest()));
+    for (const auto& w : req_.warnings) sink_.Line(absl::StrCat("==> ", w));
     host_dir_ = deps_.work_root / req_.build.id();
     SF_RETURN_IF_ERROR(RemoveAll(host_dir_));
     SF_RETURN_IF_ERROR(MakeDirs(host_dir_ / "out"));

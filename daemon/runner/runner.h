@@ -64,6 +64,8 @@ struct RunRequest {
   const recipe::Recipe* recipe = nullptr;
   const Release* release = nullptr;  // null for recipes with a fixed source
   bool keep_instance_on_failure = false;
+  // Logged after the build's first lines ("==> warning: ...").
+  std::vector<std::string> warnings;
 };
 
 struct RunOutcome {

@@ -39,6 +39,7 @@ grpc::Status BuildServiceImpl::SubmitBuild(grpc::ServerContext* ctx,
   if (!r.ok()) return Reply(r.status(), "SubmitBuild");
   *resp->mutable_build() = std::move(r->build);
   resp->set_outcome(r->outcome);
+  for (auto& w : r->warnings) resp->add_warnings(std::move(w));
   return grpc::Status::OK;
 }
 

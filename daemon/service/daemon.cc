@@ -78,7 +78,7 @@ absl::Status RunDaemon(const config::Config& config) {
   }
   SF_ASSIGN_OR_RETURN(Fd lock, LockStateDir(state));
   SF_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::Store::Open(state / "sfactory.db"));
-  SF_ASSIGN_OR_RETURN(Catalog catalog, Catalog::LoadFile(config.catalog));
+  SF_ASSIGN_OR_RETURN(Catalog catalog, Catalog::Load(config.catalog, config.catalog_dirs));
   SF_ASSIGN_OR_RETURN(recipe::RecipeSet recipes, recipe::RecipeSet::Load(config.recipe_dirs));
   if (recipes.All().empty()) {
     std::vector<std::string> dirs;

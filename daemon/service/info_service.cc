@@ -27,7 +27,15 @@ grpc::Status ServerInfoServiceImpl::GetServerInfo(grpc::ServerContext* ctx,
     auto* out = resp->add_slurm_series();
     out->set_series(series.series);
     out->set_pinned(series.pinned);
-    for (const auto& rel : series.releases) out->add_releases(rel.version);
+    out->set_end_of_support(series.end_of_support);
+    out->set_past_end_of_support(PastEndOfSupport(series.end_of_support, absl::Now()));
+    for (const auto& rel : series.releases) {
+      out->add_releases(rel.version);
+      auto* detail = out->add_release_details();
+      detail->set_version(rel.version);
+      detail->set_origin(rel.origin);
+      for (const auto& f : rel.sources) detail->add_sources(f.name);
+    }
   }
   resp->set_max_parallel_builds(deps_.max_parallel_builds);
   resp->set_running_builds(deps_.manager->running());

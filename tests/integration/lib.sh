@@ -53,6 +53,7 @@ write_config() {
     "provider: local"
     "data_dir: $SFACTORY_SOURCE_DIR/templates"
     "recipe_dirs: [$SFACTORY_SOURCE_DIR/templates/recipes, $SFACTORY_SOURCE_DIR/tests/recipes]"
+    "catalog_dirs: [$TEST_TMP/catalog.d]"  # not the host's /etc/sfactory/catalog.d
     "default_recipe: hello"
     "build_jobs: 2"
     "min_free_space: 64MiB"  # the hello builds are tiny; not the host's disk

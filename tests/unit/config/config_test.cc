@@ -88,6 +88,7 @@ cache_dir: /srv/sf/cache
 data_dir: /srv/sf/data
 catalog: /srv/sf/catalog.yaml
 recipe_dirs: [/srv/sf/r1, /srv/sf/r2]
+catalog_dirs: [/srv/sf/catalog.d]
 provider: lxd
 max_parallel_builds: 4
 build_jobs: 16
@@ -121,6 +122,7 @@ max_source_size: 2GiB
   CHECK(c->cache_dir == "/srv/sf/cache");
   CHECK(c->data_dir == "/srv/sf/data");
   CHECK(c->catalog == "/srv/sf/catalog.yaml");
+  CHECK(c->catalog_dirs == std::vector<fs::path>{"/srv/sf/catalog.d"});
   CHECK(c->recipe_dirs == std::vector<fs::path>{"/srv/sf/r1", "/srv/sf/r2"});
   CHECK(c->provider == ProviderKind::kLxd);
   CHECK(c->max_parallel_builds == 4);

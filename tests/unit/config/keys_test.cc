@@ -20,6 +20,7 @@ cache_dir: /fast/cache
 data_dir: /data/share
 catalog: /data/releases.yaml
 recipe_dirs: [/data/recipes-local]
+catalog_dirs: [/data/catalog.d]
 provider: local
 max_parallel_builds: 256
 build_jobs: 1
