@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # seed-slurm-source.sh [--into DIR] [--cache DIR] [VERSION]
+# seed-slurm-source.sh --from DIR [--catalog FILE] [--into DIR] VERSION...
 #
-# Fetches the Slurm upstream source tarball from Debian's source package
-# `slurm-wlm` (suite trixie), verifies its sha256 and prints its path.
-# Only releases listed in the table below are known; the default is 24.11.5.
+# Prints the path of a Slurm source tarball the catalog knows, checked
+# against the catalog's sha256, ready for `sfactory sources add PATH`.
 #
-# The tarball is kept in a cache (default /var/cache/sfactory-seed, override
-# with --cache or SFACTORY_SEED_CACHE) so reruns do not download again.
+# --from DIR: take it from a directory of tarballs (e.g. an offline kit of
+# GitHub tag archives, slurm-24-11-7-1.tar.gz, or Debian orig tarballs).
+# VERSION is a release (24.11.7) or a series (24.11: its pinned release);
+# several may be given, one path is printed per version. The digests come
+# from the catalog (--catalog, default templates/catalog.yaml beside this
+# script, else /usr/share/sfactory/catalog.yaml), never from DIR.
+#
+# Without --from: fetch it from Debian's source package `slurm-wlm` (suite
+# trixie). Only releases listed in the table below are known; the default
+# is 24.11.5. The tarball is kept in a cache (default
+# /var/cache/sfactory-seed, override with --cache or SFACTORY_SEED_CACHE)
+# so reruns do not download again. Needs root (writes
+# /etc/apt/sources.list.d and runs apt-get update) unless already cached.
+#
 # With --into DIR a copy is also placed in DIR (e.g. to carry it to an
 # air-gapped host, where `sfactory sources add FILE` imports it).
-#
-# Needs root (writes /etc/apt/sources.list.d and runs apt-get update) unless
-# the tarball is already in the cache.
 set -euo pipefail
 
 die() { echo "seed-slurm-source: $*" >&2; exit 1; }
@@ -24,35 +33,87 @@ declare -A KNOWN=(
 
 INTO=""
 CACHE="${SFACTORY_SEED_CACHE:-/var/cache/sfactory-seed}"
-VERSION=""
+FROM=""
+CATALOG=""
+VERSIONS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --into) [[ $# -ge 2 ]] || die "--into needs a directory"; INTO="$2"; shift 2 ;;
     --into=*) INTO="${1#--into=}"; shift ;;
     --cache) [[ $# -ge 2 ]] || die "--cache needs a directory"; CACHE="$2"; shift 2 ;;
     --cache=*) CACHE="${1#--cache=}"; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --from) [[ $# -ge 2 ]] || die "--from needs a directory"; FROM="$2"; shift 2 ;;
+    --from=*) FROM="${1#--from=}"; shift ;;
+    --catalog) [[ $# -ge 2 ]] || die "--catalog needs a file"; CATALOG="$2"; shift 2 ;;
+    --catalog=*) CATALOG="${1#--catalog=}"; shift ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option: $1" ;;
-    *) [[ -z "$VERSION" ]] || die "only one VERSION may be given"; VERSION="$1"; shift ;;
+    *) VERSIONS+=("$1"); shift ;;
   esac
 done
-VERSION="${VERSION:-24.11.5}"
-[[ -n "${KNOWN[$VERSION]:-}" ]] || die "no Debian source known for Slurm $VERSION (known: ${!KNOWN[*]})"
+
+copy_into() {  # copy_into FILE NAME SHA256: prints the path to use
+  local f="$1" name="$2" sha="$3"
+  if [[ -n "$INTO" ]]; then
+    mkdir -p "$INTO"
+    if [[ ! -f "$INTO/$name" ]] || [[ "$(sha256sum "$INTO/$name" | cut -d' ' -f1)" != "$sha" ]]; then
+      cp -f "$f" "$INTO/$name.part" && mv -f "$INTO/$name.part" "$INTO/$name"
+    fi
+    f="$(cd "$INTO" && pwd)/$name"
+  fi
+  echo "$f"
+}
+
+if [[ -n "$FROM" ]]; then
+  [[ -d "$FROM" ]] || die "--from $FROM is not a directory"
+  [[ ${#VERSIONS[@]} -gt 0 ]] || die "--from needs at least one VERSION (e.g. 24.11.7 or 26.05)"
+  if [[ -z "$CATALOG" ]]; then
+    here="$(cd "$(dirname "$0")" && pwd)"
+    for c in "$here/../templates/catalog.yaml" /usr/share/sfactory/catalog.yaml; do
+      [[ -f "$c" ]] && { CATALOG="$c"; break; }
+    done
+  fi
+  [[ -f "$CATALOG" ]] || die "no catalog found; pass --catalog FILE"
+  for v in "${VERSIONS[@]}"; do
+    [[ "$v" =~ ^[0-9]{2}\.[0-9]{2}(\.[0-9]{1,3})?$ ]] || die "'$v' is not a version like 24.11 or 24.11.7"
+    release="$v"
+    if [[ "$v" =~ ^[0-9]{2}\.[0-9]{2}$ ]]; then
+      # A series: its pinned release (the line after the series key).
+      release="$(awk -v key="\"$v\":" '$1 == key { s = 1; next } s && $1 == "pinned:" { gsub(/"/, "", $2); print $2; exit } s && /^  "/ { exit }' "$CATALOG")"
+      [[ -n "$release" ]] || die "series $v is not in $CATALOG"
+    fi
+    # "name sha256" of each source of the release, in the catalog's order.
+    sources="$(awk -v key="\"$release\":" '
+      $1 == key { r = 1; next }
+      r && /^ *"[0-9]/ { exit }
+      r && $1 == "-" && $2 == "name:" { name = $3 }
+      r && $1 == "sha256:" { print name, $2 }' "$CATALOG")"
+    [[ -n "$sources" ]] || die "release $release is not in $CATALOG"
+    found=""
+    while read -r name sha; do
+      [[ -f "$FROM/$name" ]] || continue
+      got="$(sha256sum "$FROM/$name" | cut -d' ' -f1)"
+      [[ "$got" == "$sha" ]] || die "$FROM/$name: sha256 $got is not the catalog's $sha (a corrupt or altered copy; replace it)"
+      log "ok: $name sha256 $sha (Slurm $release, from $FROM)"
+      copy_into "$(cd "$FROM" && pwd)/$name" "$name" "$sha"
+      found=yes
+      break
+    done <<<"$sources"
+    [[ -n "$found" ]] || die "$FROM has none of the source files of Slurm $release ($(cut -d' ' -f1 <<<"$sources" | tr '\n' ' '))"
+  done
+  exit 0
+fi
+
+[[ ${#VERSIONS[@]} -le 1 ]] || die "only one VERSION may be given without --from"
+VERSION="${VERSIONS[0]:-24.11.5}"
+[[ -n "${KNOWN[$VERSION]:-}" ]] || die "no Debian source known for Slurm $VERSION (known: ${!KNOWN[*]}); for other releases use --from DIR with a directory of tarballs"
 read -r DEBVER SHA256 ORIG TOPDIR <<<"${KNOWN[$VERSION]}"
 
 sha_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$SHA256" ]]; }
 
 finish() {
-  local f="$1"
-  if [[ -n "$INTO" ]]; then
-    mkdir -p "$INTO"
-    if ! sha_ok "$INTO/$ORIG"; then
-      cp -f "$f" "$INTO/$ORIG.part" && mv -f "$INTO/$ORIG.part" "$INTO/$ORIG"
-    fi
-    f="$(cd "$INTO" && pwd)/$ORIG"
-  fi
   log "ok: $ORIG sha256 $SHA256 (top dir $TOPDIR)"
-  echo "$f"
+  copy_into "$1" "$ORIG" "$SHA256"
   exit 0
 }
 

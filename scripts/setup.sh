@@ -5,11 +5,14 @@
 #  3. starts sfactoryd (systemd when it is PID 1, otherwise in the background
 #     with its log in /var/log/sfactoryd.log),
 #  4. seeds Slurm 24.11.5's source into the source cache from Debian's source
-#     package (this host has no route to SchedMD), and
-#  5. runs the main job: `sfactory submit 24.11 --fetch ./out`: a native
-#     Slurm build, relocated, audited, verified and fetched.
+#     package (this host has no route to SchedMD), or, with
+#     SFACTORY_SLURM_TARBALLS=DIR (a directory of GitHub tag archives such as
+#     ../shared/vendor/slurm), the pinned 24.11 release (24.11.7) from DIR, and
+#  5. runs the main job: `sfactory submit 24.11.5 --fetch ./out` (or 24.11):
+#     a native Slurm build, relocated, audited, verified and fetched.
 #   SFACTORY_SKIP_JOB=1   stop after step 4
 #   SFACTORY_OUT=DIR      where the main job's artifacts go (default ./out)
+#   SFACTORY_SLURM_TARBALLS=DIR  seed from a directory of tag archives
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${SFACTORY_OUT:-$PWD/out}
@@ -44,12 +47,22 @@ fi
 for _ in $(seq 1 100); do sfactory info >/dev/null 2>&1 && break; sleep 0.2; done
 sfactory info
 
-say "seeding the Slurm 24.11.5 source"
-tarball=$("$src/scripts/seed-slurm-source.sh" 24.11.5 | tail -n1)
+# The 24.11 release to build: the catalog's pinned one (24.11.7) when a
+# directory of tag archives is given, else 24.11.5, the one Debian's mirror
+# carries (no route to GitHub needed).
+if [[ -n "${SFACTORY_SLURM_TARBALLS:-}" ]]; then
+  version=24.11
+  say "seeding the Slurm $version source from $SFACTORY_SLURM_TARBALLS"
+  tarball=$("$src/scripts/seed-slurm-source.sh" --from "$SFACTORY_SLURM_TARBALLS" "$version" | tail -n1)
+else
+  version=24.11.5
+  say "seeding the Slurm $version source from Debian"
+  tarball=$("$src/scripts/seed-slurm-source.sh" "$version" | tail -n1)
+fi
 sfactory sources add "$tarball"
 
 [[ "${SFACTORY_SKIP_JOB:-0}" == 1 ]] && { say "done (main job skipped)"; exit 0; }
-say "main job: sfactory submit 24.11 --fetch $out"
-sfactory submit 24.11 --fetch "$out"
+say "main job: sfactory submit $version --fetch $out"
+sfactory submit "$version" --fetch "$out"
 say "done: artifacts in $out"
 ls -l "$out"

@@ -57,6 +57,34 @@ else
   )
 fi
 
+# Option names change between series (26.05 renamed --with-http-parser to
+# --with-libhttp-parser; --with-lua, --enable-pkgconfig, --disable-sview,
+# --with-s2n and --enable-cgroupv2 appeared in later series), and
+# configure only warns about an option it does not know. So each option is
+# checked against this series' own `configure --help`: renamed ones are
+# translated, unknown ones are left out and said so in one line.
+help_text="$(./configure --help)"
+knows() {  # knows --with-foo=bar: whether configure lists --with(out)-foo / --enable|disable-foo
+  local name="${1%%=*}"
+  name="${name#--}"
+  case "$name" in
+    with-* | without-*) name="${name#without-}"; name="${name#with-}"
+      grep -Eq -- "--with(out)?-${name}([^a-z0-9_-]|\$)" <<<"$help_text" ;;
+    enable-* | disable-*) name="${name#enable-}"; name="${name#disable-}"
+      grep -Eq -- "--(enable|disable)-${name}([^a-z0-9_-]|\$)" <<<"$help_text" ;;
+    *) return 0 ;;  # --prefix and other standard options, and VAR=value
+  esac
+}
+checked=() dropped=()
+for o in "${opts[@]}"; do
+  if ! knows "$o" && [[ "$o" == *http-parser* ]] && knows "${o/http-parser/libhttp-parser}"; then
+    o="${o/http-parser/libhttp-parser}"
+  fi
+  if knows "$o"; then checked+=("$o"); else dropped+=("$o"); fi
+done
+opts=("${checked[@]}")
+[[ ${#dropped[@]} -eq 0 ]] || echo "configure: Slurm $SF_SERIES's configure has no ${dropped[*]}; not passed"
+
 echo "configure: CC=$CC"
 echo "configure: CFLAGS=$CFLAGS"
 echo "configure: ./configure ${opts[*]}"
@@ -76,7 +104,7 @@ declare -A features=(
   [json]="HAVE_JSON WITH_JSON_PARSER"
   [jwt]="HAVE_JWT WITH_JWT"
   [yaml]="HAVE_YAML WITH_YAML"
-  [http-parser]="HAVE_HTTP_PARSER WITH_HTTP_PARSER"
+  [http-parser]="HAVE_HTTP_PARSER WITH_HTTP_PARSER WITH_LIBHTTP_PARSER WITH_LLHTTP_PARSER"
   [slurmrestd]="WITH_SLURMRESTD"
   [hwloc]="HAVE_HWLOC"
   [pmix]="HAVE_PMIX"

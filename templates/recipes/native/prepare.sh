@@ -65,7 +65,15 @@ if [[ ! -d "$SF_WORK/unpack/$SF_SOURCE_TOPDIR" ]]; then
 fi
 mv "$SF_WORK/unpack/$SF_SOURCE_TOPDIR" "$src"
 rm -rf "$SF_WORK/unpack"
-[[ -x "$src/configure" ]] || { echo "prepare: $src has no configure script" >&2; exit 1; }
+if [[ ! -x "$src/configure" ]]; then
+  # A source without a generated configure (a git checkout or an archive
+  # made without it): generate it, as SchedMD's autogen.sh does.
+  command -v autoreconf >/dev/null ||
+    { echo "prepare: $src has no configure script and autoreconf is missing (install autoconf automake libtool)" >&2; exit 1; }
+  echo "prepare: no configure in the source; running autoreconf -fi"
+  (cd "$src" && autoreconf -fi) >"$SF_WORK/autoreconf.out" 2>&1 ||
+    { tail -n 40 "$SF_WORK/autoreconf.out" >&2; echo "prepare: autoreconf -fi failed" >&2; exit 1; }
+fi
 # Timestamps in tree.tar: the daemon's SOURCE_DATE_EPOCH if it sets one,
 # else the newest file of the source, so that they depend on the source only.
 epoch="${SOURCE_DATE_EPOCH:-$(find "$src" -type f -printf '%T@\n' | sort -n | tail -n1 | cut -d. -f1)}"
@@ -75,7 +83,7 @@ echo "export SOURCE_DATE_EPOCH=$epoch" >>"$SF_WORK/sf-env.sh"
 # Only the rendered scripts reach the build instance, not the recipe
 # directory, so a patch the recipe needs is kept inline here, per series:
 #   case "$SF_SERIES" in 23.02) patch -d "$src" -p1 <<'PATCH' ... PATCH ;; esac
-# None of the supported series (23.02, 23.11, 24.11, 25.05) needs one.
+# None of the supported series (23.02 to 26.05) needs one.
 case "$SF_SERIES" in
   *) echo "prepare: no patches for series $SF_SERIES" ;;
 esac
