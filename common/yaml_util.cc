@@ -35,7 +35,7 @@ absl::Status YamlError(absl::string_view source, const YAML::Node& node, absl::s
   YAML::Mark mark = node.Mark();
   if (mark.is_null()) return absl::InvalidArgumentError(absl::StrCat(source, ": ", message));
   return absl::InvalidArgumentError(
-      absl::StrCat(source, ":", mark.line + 1, ":", mark.column + 1, ": ", message));
+      absl::StrCat(YamlWhere(source, node), ":", mark.column + 1, ": ", message));
 }
 
 absl::Status CheckKeys(absl::string_view source, const YAML::Node& node,

@@ -52,11 +52,13 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+sha_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]; }  # sha_ok FILE SHA256
+
 copy_into() {  # copy_into FILE NAME SHA256: prints the path to use
   local f="$1" name="$2" sha="$3"
   if [[ -n "$INTO" ]]; then
     mkdir -p "$INTO"
-    if [[ ! -f "$INTO/$name" ]] || [[ "$(sha256sum "$INTO/$name" | cut -d' ' -f1)" != "$sha" ]]; then
+    if ! sha_ok "$INTO/$name" "$sha"; then
       cp -f "$f" "$INTO/$name.part" && mv -f "$INTO/$name.part" "$INTO/$name"
     fi
     f="$(cd "$INTO" && pwd)/$name"
@@ -109,8 +111,6 @@ VERSION="${VERSIONS[0]:-24.11.5}"
 [[ -n "${KNOWN[$VERSION]:-}" ]] || die "no Debian source known for Slurm $VERSION (known: ${!KNOWN[*]}); for other releases use --from DIR with a directory of tarballs"
 read -r DEBVER SHA256 ORIG TOPDIR <<<"${KNOWN[$VERSION]}"
 
-sha_ok() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$SHA256" ]]; }
-
 finish() {
   log "ok: $ORIG sha256 $SHA256 (top dir $TOPDIR)"
   copy_into "$1" "$ORIG" "$SHA256"
@@ -119,7 +119,7 @@ finish() {
 
 mkdir -p "$CACHE"
 CACHED="$CACHE/$ORIG"
-if sha_ok "$CACHED"; then
+if sha_ok "$CACHED" "$SHA256"; then
   log "cached: $CACHED"
   finish "$CACHED"
 fi
@@ -154,7 +154,7 @@ log "apt-get source --download-only slurm-wlm=$DEBVER"
   || log "apt-get source failed (a missing .dsc is expected); falling back to the orig tarball URL"
 
 # 2) fallback: the URL apt would use for the orig tarball
-if ! sha_ok "$TMP/$ORIG"; then
+if ! sha_ok "$TMP/$ORIG" "$SHA256"; then
   rm -f "$TMP/$ORIG"
   # shellcheck disable=SC2015  # either failing leaves URL empty, which the next line reports
   URL="$(cd "$TMP" && apt-get source -q --print-uris "slurm-wlm=$DEBVER" 2>/dev/null \

@@ -262,11 +262,8 @@ runner::RunOutcome BuildManager::Execute(store::BuildRecord& rec, runner::BuildL
   }
   const recipe::Recipe* recipe = resolved->recipe;
   runner::RunRequest req{b, recipe, recipe->fixed_source ? nullptr : resolved->release,
-                         rec.keep_instance_on_failure};
-  if (req.release) {
-    std::string warning = catalog_->SupportWarning(*req.release, clock_->Now());
-    if (!warning.empty()) req.warnings.push_back(std::move(warning));
-  }
+                         rec.keep_instance_on_failure,
+                         queue::BuildWarnings(*resolved, *catalog_, clock_->Now())};
   return runner_->Run(req, log, cancel, [&](const std::string& phase) {
     b.set_current_phase(phase);
     (void)store_->UpdateBuild(rec);

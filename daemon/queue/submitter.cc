@@ -66,6 +66,15 @@ absl::StatusOr<Resolved> ResolveSpec(const v1::BuildSpec& spec, const SpecDefaul
   return out;
 }
 
+std::vector<std::string> BuildWarnings(const Resolved& resolved, const Catalog& catalog,
+                                       absl::Time now) {
+  std::vector<std::string> out;
+  if (resolved.recipe->fixed_source || !resolved.release) return out;
+  std::string warning = catalog.SupportWarning(*resolved.release, now);
+  if (!warning.empty()) out.push_back(std::move(warning));
+  return out;
+}
+
 Submitter::Submitter(SubmitOptions options, store::Store* store, const provider::Provider* provider,
                      const recipe::RecipeSet* recipes, const Catalog* catalog, Clock* clock,
                      SubmitTarget* target)
@@ -101,24 +110,21 @@ SubmitResult Submitter::Answer(v1::Build build, v1::SubmitOutcome outcome) {
 
 absl::StatusOr<SubmitResult> Submitter::Submit(const v1::SubmitBuildRequest& request,
                                                const std::string& owner) {
-  SF_ASSIGN_OR_RETURN(SubmitResult result, Queue(request, owner));
-  // Whatever the outcome, the build is of the release the request resolved to.
-  auto release = catalog_->Resolve(result.build.spec().slurm_version());
-  if (release.ok()) {
-    std::string warning = catalog_->SupportWarning(**release, clock_->Now());
-    if (!warning.empty()) result.warnings.push_back(std::move(warning));
-  }
-  return result;
-}
-
-absl::StatusOr<SubmitResult> Submitter::Queue(const v1::SubmitBuildRequest& request,
-                                              const std::string& owner_in) {
-  std::string owner = owner_in.empty() ? "anonymous" : owner_in;
   if (request.request_id().size() > 128) {
     return absl::InvalidArgumentError("request_id is longer than 128 characters");
   }
   SF_ASSIGN_OR_RETURN(Resolved resolved,
                       ResolveSpec(request.spec(), options_.defaults, *catalog_, *recipes_, *provider_));
+  // Whatever the outcome, the build is of the release the request resolved to.
+  std::vector<std::string> warnings = BuildWarnings(resolved, *catalog_, clock_->Now());
+  SF_ASSIGN_OR_RETURN(SubmitResult result, Queue(request, owner, std::move(resolved)));
+  result.warnings = std::move(warnings);
+  return result;
+}
+
+absl::StatusOr<SubmitResult> Submitter::Queue(const v1::SubmitBuildRequest& request,
+                                              const std::string& owner_in, Resolved resolved) {
+  std::string owner = owner_in.empty() ? "anonymous" : owner_in;
   bool verify =
       !request.no_verify() && options_.verify_by_default && !resolved.recipe->verify.empty();
 

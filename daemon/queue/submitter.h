@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/synchronization/mutex.h"
 #include "common/catalog.h"
 #include "common/clock.h"
@@ -67,6 +68,11 @@ absl::StatusOr<Resolved> ResolveSpec(const v1::BuildSpec& spec, const SpecDefaul
                                      const Catalog& catalog, const recipe::RecipeSet& recipes,
                                      const provider::Provider& provider);
 
+// The warnings a build of `resolved` carries (Catalog::SupportWarning):
+// none for a recipe with a fixed source, which builds no catalog release.
+std::vector<std::string> BuildWarnings(const Resolved& resolved, const Catalog& catalog,
+                                       absl::Time now);
+
 class Submitter {
  public:
   Submitter(SubmitOptions options, store::Store* store, const provider::Provider* provider,
@@ -77,9 +83,9 @@ class Submitter {
                                       const std::string& owner);
 
  private:
-  // Submit without the warnings.
+  // Replays, reuses, joins or queues the resolved request.
   absl::StatusOr<SubmitResult> Queue(const v1::SubmitBuildRequest& request,
-                                     const std::string& owner);
+                                     const std::string& owner, Resolved resolved);
   // A submit that passed the read-only checks, waiting for the leader.
   struct Pending {
     const v1::SubmitBuildRequest* request;

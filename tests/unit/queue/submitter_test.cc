@@ -195,3 +195,31 @@ TEST_CASE("ResolveSpec asks the provider whether it accepts the spec", "[queue][
 
 }  // namespace
 }  // namespace sfactory::queue
+
+namespace sfactory::queue {
+namespace {
+
+TEST_CASE("BuildWarnings warns past end of support, only for a catalog release",
+          "[queue][submit]") {
+  auto c = Catalog::LoadFile(SFACTORY_SOURCE_DIR "/templates/catalog.yaml");
+  REQUIRE(c.ok());
+  const absl::Time dec_2026 = absl::FromUnixSeconds(1796169600);  // 2026-12-02 UTC
+  recipe::Recipe native;  // builds the catalog's release
+  Resolved r;
+  r.recipe = &native;
+  r.release = *c->Resolve("25.05");
+  auto w = BuildWarnings(r, *c, dec_2026);
+  REQUIRE(w.size() == 1);
+  CHECK(absl::StrContains(w[0], "25.05 reached its end of support in November 2026"));
+  r.release = *c->Resolve("26.05");
+  CHECK(BuildWarnings(r, *c, dec_2026).empty());
+
+  recipe::Recipe fixed;  // a test recipe: its own tarball, no Slurm release
+  fixed.fixed_source = SourceFile{};
+  r.recipe = &fixed;
+  r.release = *c->Resolve("25.05");
+  CHECK(BuildWarnings(r, *c, dec_2026).empty());
+}
+
+}  // namespace
+}  // namespace sfactory::queue
