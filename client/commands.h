@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "client/connection.h"
 #include "client/fetch.h"
 #include "client/flags.h"
+#include "client/progress.h"
 #include "client/settings.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/struct.pb.h"
@@ -26,13 +28,15 @@ class CommandContext {
   // `out_is_terminal`: stdout is a terminal, so log bytes written there
   // have their control characters escaped.
   CommandContext(const ParsedArgs& args, std::ostream& out, std::ostream& err,
-                 const ConnectOptions& connect, GetEnv env, bool out_is_terminal)
+                 const ConnectOptions& connect, GetEnv env, bool out_is_terminal,
+                 bool err_is_terminal = false)
       : args_(args),
         out_(out),
         err_(err),
         connect_(connect),
         env_(std::move(env)),
-        out_is_terminal_(out_is_terminal) {}
+        out_is_terminal_(out_is_terminal),
+        err_is_terminal_(err_is_terminal) {}
 
   const ParsedArgs& args() const { return args_; }
   // Machine output only: results, or one JSON document with --json.
@@ -41,6 +45,9 @@ class CommandContext {
   std::ostream& err() { return err_; }
   bool json() const { return args_.Bool("json"); }
   bool out_is_terminal() const { return out_is_terminal_; }
+  bool err_is_terminal() const { return err_is_terminal_; }
+  // An environment variable of the client's process (or the test's fake).
+  std::optional<std::string> Env(absl::string_view name) const { return env_(name); }
   // The daemon the settings name (settings.h), with their credentials.
   absl::StatusOr<Connection*> Connect();
   // Connects, then makes one call through Connection::Unary (default
@@ -54,6 +61,7 @@ class CommandContext {
   ConnectOptions connect_;
   GetEnv env_;
   bool out_is_terminal_;
+  bool err_is_terminal_;
   std::unique_ptr<Connection> connection_;
 };
 
@@ -86,6 +94,17 @@ class LogWriter {
   std::string held_;
 };
 absl::StatusOr<v1::Build> GetBuild(Connection& conn, const std::string& id);
+
+// The --progress display the command line asks for, made concrete (auto →
+// tty or plain). --json with --progress is a usage error.
+absl::StatusOr<ProgressMode> ChosenProgress(CommandContext& ctx);
+// Watches `build` from log byte `offset` (to its end with `follow`) through
+// a Progress display of `mode`; returns the last Build known, fetched again
+// when the watch ended before the build did. `state_lines`: see
+// ProgressOptions. With `follow`, Ctrl-C detaches (DetachOnInterrupt).
+absl::StatusOr<v1::Build> FollowBuild(CommandContext& ctx, Connection& conn, const v1::Build& build,
+                                      uint64_t offset, bool follow, ProgressMode mode,
+                                      bool state_lines);
 // The JSON list of what FetchArtifacts fetched, and the plain form: one path a line.
 google::protobuf::Value FetchedJson(const std::vector<FetchedArtifact>& fetched);
 void PrintPaths(std::ostream& out, const std::vector<FetchedArtifact>& fetched);

@@ -2,7 +2,9 @@
 // the calls more than one command makes.
 #include "client/commands.h"
 #include "client/credentials.h"
+#include "client/exit_codes.h"
 #include "client/output.h"
+#include "client/watch.h"
 #include "common/echo.h"
 #include "common/status.h"
 
@@ -83,6 +85,72 @@ absl::StatusOr<v1::Build> GetBuild(Connection& conn, const std::string& id) {
   SF_RETURN_IF_ERROR(conn.Unary(
       [&](grpc::ClientContext& c) { return conn.builds().GetBuild(&c, request, &build); }));
   return build;
+}
+
+absl::StatusOr<ProgressMode> ChosenProgress(CommandContext& ctx) {
+  SF_ASSIGN_OR_RETURN(ProgressMode mode, ParseProgressMode(ctx.args().String("progress", "auto")));
+  if (ctx.json() && ctx.args().Has("progress")) {
+    return UsageError(
+        "--json and --progress cannot be combined (--progress rawjson streams JSON lines)");
+  }
+  return ResolveProgressMode(mode, ctx.out_is_terminal(), ctx.err_is_terminal(),
+                             ctx.Env("TERM").value_or(""));
+}
+
+namespace {
+
+// The step times of the newest succeeded build of the same series, recipe
+// and OS, for the tty view. Best effort: no estimates when the call fails.
+StepEstimates LookupEstimates(Connection& conn, const v1::Build& build) {
+  v1::ListBuildsRequest request;
+  request.add_states(v1::BUILD_STATE_SUCCEEDED);
+  const std::string& version = build.spec().slurm_version();
+  size_t second_dot = version.find('.', version.find('.') + 1);
+  request.set_slurm_version(version.substr(0, second_dot));
+  request.set_page_size(50);
+  v1::ListBuildsResponse response;
+  absl::Status s = conn.Unary([&](grpc::ClientContext& c) {
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return conn.builds().ListBuilds(&c, request, &response);
+  });
+  if (!s.ok()) return {};
+  return EstimatesFrom(build, {response.builds().begin(), response.builds().end()});
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Build> FollowBuild(CommandContext& ctx, Connection& conn, const v1::Build& build,
+                                      uint64_t offset, bool follow, ProgressMode mode,
+                                      bool state_lines) {
+  ProgressOptions options;
+  options.mode = mode;
+  options.out = &ctx.out();
+  options.err = &ctx.err();
+  options.out_is_terminal = ctx.out_is_terminal();
+  options.state_lines = state_lines;
+  options.build_id = build.id();
+  options.log_offset = offset;
+  if (mode == ProgressMode::kTty) options.estimates = LookupEstimates(conn, build);
+  std::unique_ptr<Progress> progress = MakeProgress(std::move(options));
+  if (follow) DetachOnInterrupt(build.id(), mode == ProgressMode::kTty);
+  progress->OnBuild(build);
+
+  WatchHandlers handlers;
+  handlers.on_log = [&](absl::string_view data) { return progress->OnLog(data); };
+  handlers.on_build = [&](const v1::Build& b) { progress->OnBuild(b); };
+  handlers.on_note = [&](absl::string_view note) { progress->OnNote(note); };
+  v1::Build last = build;
+  absl::StatusOr<WatchResult> watched = WatchBuild(conn, build.id(), offset, follow, handlers);
+  if (!watched.ok()) {
+    (void)progress->Finish(last);
+    return watched.status();
+  }
+  if (watched->has_build) last = watched->build;
+  if (follow && !IsTerminal(last.state())) {
+    if (auto fresh = GetBuild(conn, build.id()); fresh.ok()) last = *std::move(fresh);
+  }
+  SF_RETURN_IF_ERROR(progress->Finish(last));
+  return last;
 }
 
 google::protobuf::Value FetchedJson(const std::vector<FetchedArtifact>& fetched) {

@@ -14,23 +14,27 @@ absl::Status LogsCommand(CommandContext& ctx) {
   int64_t offset = a.Int("offset", 0);
   if (offset < 0) return UsageError("--offset must not be negative");
   const std::string id = a.positional()[0];
+  SF_ASSIGN_OR_RETURN(ProgressMode mode, ChosenProgress(ctx));
+  // Without --follow the log is what a person asked for: auto means plain.
+  if (!a.Bool("follow") && !a.Has("progress")) mode = ProgressMode::kPlain;
   SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
-  std::string collected;  // --json only
-  LogWriter log(ctx.out(), ctx.out_is_terminal());
+  if (!ctx.json()) {
+    SF_ASSIGN_OR_RETURN(v1::Build build, GetBuild(*conn, id));
+    return FollowBuild(ctx, *conn, build, static_cast<uint64_t>(offset), a.Bool("follow"), mode,
+                       /*state_lines=*/false)
+        .status();
+  }
+  std::string collected;
   WatchHandlers handlers;
   handlers.on_log = [&](absl::string_view data) {
-    if (ctx.json()) {
-      collected.append(data.data(), data.size());
-      return absl::OkStatus();
-    }
-    return log.Write(data);
+    collected.append(data.data(), data.size());
+    return absl::OkStatus();
   };
   handlers.on_note = [&](absl::string_view note) {
     ctx.err() << "sfactory: " << note << "\n" << std::flush;
   };
   SF_ASSIGN_OR_RETURN(WatchResult watched, WatchBuild(*conn, id, static_cast<uint64_t>(offset),
                                                       a.Bool("follow"), handlers));
-  if (!ctx.json()) return log.Finish();
   google::protobuf::Struct doc;
   auto& fields = *doc.mutable_fields();
   fields["build_id"] = JsonString(id);

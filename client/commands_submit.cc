@@ -61,21 +61,6 @@ void WarnIfBuildsWait(Connection& conn, std::ostream& err) {
   err << std::flush;
 }
 
-// "[b123] running: build" etc.; only the parts a person needs.
-std::string StateLine(const v1::Build& b) {
-  std::string line = absl::StrCat("[", b.id(), "] ", StateName(b.state()));
-  if (b.state() == v1::BUILD_STATE_QUEUED && b.queue_position() > 0) {
-    absl::StrAppend(&line, ", position ", b.queue_position());
-  } else if (b.state() == v1::BUILD_STATE_RUNNING && !b.current_phase().empty()) {
-    absl::StrAppend(&line, ": ", b.current_phase());
-  } else if (IsTerminal(b.state())) {
-    absl::StrAppend(&line, " after ", BuildDuration(b));
-    if (!b.error().empty()) absl::StrAppend(&line, ": ", b.error());
-  }
-  if (b.attempt() > 1) absl::StrAppend(&line, " (attempt ", b.attempt(), ")");
-  return line;
-}
-
 // The exit status of a build the user waited for.
 absl::Status Outcome(const v1::Build& b) {
   switch (b.state()) {
@@ -123,58 +108,54 @@ absl::Status SubmitCommand(CommandContext& ctx) {
   request.set_no_verify(a.Bool("no-verify"));
   request.set_keep_instance_on_failure(a.Bool("keep-instance-on-failure"));
 
+  SF_ASSIGN_OR_RETURN(const ProgressMode mode, ChosenProgress(ctx));
+  if (mode == ProgressMode::kRawJson && a.Has("fetch")) {
+    return UsageError("--progress rawjson and --fetch cannot be combined; fetch afterwards");
+  }
   SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
   v1::SubmitBuildResponse response;
   SF_RETURN_IF_ERROR(conn->Unary([&](grpc::ClientContext& c) {
     return conn->builds().SubmitBuild(&c, request, &response);
   }));
   const v1::Build& submitted = response.build();
-  ctx.err() << SubmitLine(response) << "\n";
+  const bool raw = mode == ProgressMode::kRawJson;
+  if (raw) {
+    SF_RETURN_IF_ERROR(WriteOut(ctx.out(), SubmittedJsonLine(response)));
+  } else if (mode != ProgressMode::kQuiet) {
+    ctx.err() << SubmitLine(response) << "\n";
+  }
   for (const std::string& w : response.warnings()) ctx.err() << "sfactory: " << w << "\n";
   ctx.err() << std::flush;
   if (submitted.state() == v1::BUILD_STATE_QUEUED) WarnIfBuildsWait(*conn, ctx.err());
   if (detach) {
     if (ctx.json()) return PrintJson(ctx, response);
-    ctx.out() << submitted.id() << "\n" << std::flush;
+    if (!raw) ctx.out() << submitted.id() << "\n" << std::flush;
     return absl::OkStatus();
   }
-  if (!ctx.json()) ctx.out() << submitted.id() << "\n" << std::flush;
-  if (!IsTerminal(submitted.state())) {
-    ctx.err() << "following the log; Ctrl-C stops following, the build keeps running "
+  if (!ctx.json() && !raw) ctx.out() << submitted.id() << "\n" << std::flush;
+  if (!IsTerminal(submitted.state()) && mode != ProgressMode::kQuiet && !raw) {
+    ctx.err() << "following the build; Ctrl-C detaches, the build keeps running "
                  "(`sfactory cancel "
               << submitted.id() << "` stops it)\n"
               << std::flush;
   }
 
-  std::tuple<v1::BuildState, std::string, int32_t> shown{submitted.state(), "",
-                                                         submitted.queue_position()};
-  LogWriter log(ctx.out(), ctx.out_is_terminal());
-  WatchHandlers handlers;
-  handlers.on_log = [&](absl::string_view data) {
-    return ctx.json() ? absl::OkStatus() : log.Write(data);
-  };
-  handlers.on_build = [&](const v1::Build& b) {
-    std::tuple<v1::BuildState, std::string, int32_t> now{b.state(), b.current_phase(),
-                                                         b.queue_position()};
-    if (now == shown) return;
-    shown = now;
-    ctx.err() << StateLine(b) << "\n" << std::flush;
-  };
-  handlers.on_note = [&](absl::string_view note) {
-    ctx.err() << "sfactory: " << note << "\n" << std::flush;
-  };
   v1::Build final_build = submitted;
   if (!IsTerminal(submitted.state())) {
     // With --json the log is not shown, so the watch starts at its end.
     uint64_t offset = ctx.json() ? submitted.log_size() : 0;
-    SF_ASSIGN_OR_RETURN(WatchResult watched,
-                        WatchBuild(*conn, submitted.id(), offset, /*follow=*/true, handlers));
-    if (watched.has_build) final_build = watched.build;
-    SF_RETURN_IF_ERROR(log.Finish());
+    SF_ASSIGN_OR_RETURN(final_build,
+                        FollowBuild(ctx, *conn, submitted, offset, /*follow=*/true,
+                                    ctx.json() ? ProgressMode::kQuiet : mode,
+                                    /*state_lines=*/true));
+  } else if (raw) {
+    std::unique_ptr<Progress> progress = MakeProgress({.mode = mode, .out = &ctx.out(),
+                                                       .err = &ctx.err(),
+                                                       .build_id = submitted.id()});
+    SF_RETURN_IF_ERROR(progress->Finish(submitted));
   }
-  if (!IsTerminal(final_build.state()) ||
-      (a.Has("fetch") && final_build.state() == v1::BUILD_STATE_SUCCEEDED &&
-       final_build.artifacts().empty())) {
+  if (a.Has("fetch") && final_build.state() == v1::BUILD_STATE_SUCCEEDED &&
+      final_build.artifacts().empty()) {
     SF_ASSIGN_OR_RETURN(final_build, GetBuild(*conn, submitted.id()));
   }
   absl::Status outcome = Outcome(final_build);
@@ -194,7 +175,7 @@ absl::Status SubmitCommand(CommandContext& ctx) {
     }
   } else {
     PrintPaths(ctx.out(), fetched);
-    if (outcome.ok()) {
+    if (outcome.ok() && mode != ProgressMode::kQuiet && !raw) {
       ctx.err() << "build " << final_build.id() << " succeeded in " << BuildDuration(final_build);
       if (!a.Has("fetch")) {
         ctx.err() << "; fetch it with `sfactory fetch " << final_build.id() << " -o DIR`";

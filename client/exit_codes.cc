@@ -27,6 +27,7 @@ constexpr ExitCodeInfo kTable[] = {
     {ExitCode::kIntegrity, "artifact integrity: size or sha256 mismatch (nothing kept)"},
     {ExitCode::kNoSpace, "out of disk space (the daemon's or this machine's) or another resource; free it and retry"},
     {ExitCode::kInternal, "internal or unexpected error"},
+    {ExitCode::kInterrupted, "Ctrl-C while following a build: the build keeps running"},
 };
 
 absl::Status WithExitCode(absl::Status status, ExitCode code) {

@@ -21,6 +21,7 @@ enum class ExitCode : int {
   kIntegrity = 7,         // an artifact's size or sha256 did not match
   kNoSpace = 8,           // a disk (the daemon's or this machine's) is full
   kInternal = 70,         // anything else (daemon bug, local I/O error, ...)
+  kInterrupted = 130,     // Ctrl-C while following a build: it keeps running
 };
 
 struct ExitCodeInfo {

@@ -16,6 +16,7 @@ struct RunOptions {
   ConnectOptions connect;
   GetEnv env;                    // the process environment when null
   bool out_is_terminal = false;  // `out` is a terminal: escape log bytes
+  bool err_is_terminal = false;  // `err` is a terminal: --progress auto may draw there
 };
 
 // Runs one command line (without the program name) and returns the process

@@ -17,6 +17,15 @@ queue::QueuedBuild Queued(const store::BuildRecord& rec) {
   return {b.id(), b.priority(), rec.seq, b.owner(), FromTimestamp(b.created_at())};
 }
 
+// Forgets what a run reported while it ran (current step, plan, finished
+// steps), for a build that ends or goes back to the queue.
+void ClearRunProgress(v1::Build& b) {
+  b.clear_current_phase();
+  b.clear_current_phase_started_at();
+  b.clear_planned_phases();
+  b.clear_phases();
+}
+
 }  // namespace
 
 BuildManager::BuildManager(ManagerOptions options, store::Store* store,
@@ -53,13 +62,13 @@ absl::Status BuildManager::Start() {
                                  " times while this build ran; giving up (retry_cap ",
                                  options_.retry_cap, "). Resubmit with --force to try again"));
         *b.mutable_finished_at() = ToTimestamp(clock_->Now());
-        b.clear_current_phase();
+        ClearRunProgress(b);
         SF_RETURN_IF_ERROR(store_->UpdateBuild(rec, "failed: retry cap reached after restarts"));
         ++failed;
         continue;
       }
       b.set_state(v1::BUILD_STATE_QUEUED);
-      b.clear_current_phase();
+      ClearRunProgress(b);
       SF_RETURN_IF_ERROR(store_->UpdateBuild(
           rec, absl::StrCat("requeued after a daemon restart (attempt ", b.attempt(), " of ",
                             options_.retry_cap, ")")));
@@ -264,8 +273,11 @@ runner::RunOutcome BuildManager::Execute(store::BuildRecord& rec, runner::BuildL
   runner::RunRequest req{b, recipe, recipe->fixed_source ? nullptr : resolved->release,
                          rec.keep_instance_on_failure,
                          queue::BuildWarnings(*resolved, *catalog_, clock_->Now())};
-  return runner_->Run(req, log, cancel, [&](const std::string& phase) {
-    b.set_current_phase(phase);
+  return runner_->Run(req, log, cancel, [&](const runner::StepUpdate& step) {
+    b.set_current_phase(step.name);
+    *b.mutable_current_phase_started_at() = ToTimestamp(clock_->Now());
+    b.mutable_planned_phases()->Assign(step.planned.begin(), step.planned.end());
+    b.mutable_phases()->Assign(step.done.begin(), step.done.end());
     (void)store_->UpdateBuild(rec);
     log.Touch();
   });
@@ -286,7 +298,7 @@ void BuildManager::Finish(store::BuildRecord& rec, runner::RunOutcome outcome,
                                    ")");
     }
   }
-  b.clear_current_phase();
+  ClearRunProgress(b);  // the outcome's phases are the whole list
   std::string message;
   if (!requeue && outcome.provider_unavailable && outcome.state == v1::BUILD_STATE_FAILED) {
     requeue = true;

@@ -37,12 +37,18 @@ std::string Timestamp() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::No
 class Run {
  public:
   Run(const RunnerDeps& deps, const RunRequest& req, BuildLog& log,
-      provider::CancelToken& cancel, const std::function<void(const std::string&)>& on_phase)
-      : deps_(deps), req_(req), sink_(log), cancel_(cancel), on_phase_(on_phase) {
-    bool verify = req.build.verify() && !req.recipe->verify.empty();
-    total_steps_ = 2 + static_cast<int>(req.recipe->phases.size()) + 1 +
-                   (req.recipe->package_name.empty() ? 0 : 1) +
-                   (verify ? 1 + static_cast<int>(req.recipe->verify.size()) : 0) + 1;
+      provider::CancelToken& cancel, const OnStep& on_step)
+      : deps_(deps), req_(req), sink_(log), cancel_(cancel), on_step_(on_step) {
+    // The order ExecuteSteps() takes them in.
+    planned_ = {"sources", "instance"};
+    for (const auto& p : req.recipe->phases) planned_.push_back(p.name);
+    planned_.push_back("collect");
+    if (!req.recipe->package_name.empty()) planned_.push_back("package");
+    if (req.build.verify() && !req.recipe->verify.empty()) {
+      planned_.push_back("verify-instance");
+      for (const auto& p : req.recipe->verify) planned_.push_back(p.name);
+    }
+    planned_.push_back("store");
   }
 
   RunOutcome Execute() {
@@ -79,8 +85,8 @@ class Run {
   absl::Status Step(const std::string& name, const std::function<absl::Status()>& fn) {
     if (cancel_.cancelled()) return absl::CancelledError("cancelled before " + name);
     ++step_;
-    on_phase_(name);
-    sink_.Line(absl::StrFormat("==> [%d/%d] %s (started %s)", step_, total_steps_, name,
+    on_step_(StepUpdate{name, planned_, outcome_.phases});
+    sink_.Line(absl::StrFormat("==> [%d/%d] %s (started %s)", step_, planned_.size(), name,
                                Timestamp()));
     absl::Time start = absl::Now();
     absl::Status s = fn();
@@ -290,13 +296,13 @@ class Run {
   const RunRequest& req_;
   LogSink sink_;
   provider::CancelToken& cancel_;
-  const std::function<void(const std::string&)>& on_phase_;
+  const OnStep& on_step_;
+  std::vector<std::string> planned_;
   std::unique_ptr<provider::Instance> build_instance_;
   fs::path host_dir_;
   RunOutcome outcome_;
   std::vector<v1::Source> sources_used_;  // for the manifest
   int step_ = 0;
-  int total_steps_ = 0;
 };
 
 }  // namespace
@@ -306,8 +312,8 @@ std::string InstallPrefix(const v1::BuildSpec& spec) {
 }
 
 RunOutcome Runner::Run(const RunRequest& request, BuildLog& log, provider::CancelToken& cancel,
-                       const std::function<void(const std::string&)>& on_phase) {
-  return ::sfactory::runner::Run(deps_, request, log, cancel, on_phase).Execute();
+                       const OnStep& on_step) {
+  return ::sfactory::runner::Run(deps_, request, log, cancel, on_step).Execute();
 }
 
 }  // namespace sfactory::runner

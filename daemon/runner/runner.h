@@ -78,14 +78,23 @@ struct RunOutcome {
   bool provider_unavailable = false;
 };
 
+// What the runner reports as a step starts, so that a watcher can show every
+// step of the run, the finished ones with their time, before the run ends.
+struct StepUpdate {
+  const std::string& name;                    // the step starting now
+  const std::vector<std::string>& planned;    // every step of this run, in order
+  const std::vector<v1::PhaseTiming>& done;   // the steps finished so far
+};
+using OnStep = std::function<void(const StepUpdate&)>;
+
 class Runner {
  public:
   explicit Runner(RunnerDeps deps) : deps_(std::move(deps)) {}
 
   // Never throws; every failure ends up in the outcome and the log.
-  // `on_phase` is called with each phase name as it starts.
+  // `on_step` is called as each step starts.
   RunOutcome Run(const RunRequest& request, BuildLog& log, provider::CancelToken& cancel,
-                 const std::function<void(const std::string&)>& on_phase);
+                 const OnStep& on_step);
 
  private:
   RunnerDeps deps_;

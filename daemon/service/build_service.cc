@@ -105,6 +105,7 @@ grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
   if (!writer->Write(ev)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   v1::BuildState last_state = first->state();
   std::string last_phase = first->current_phase();
+  int last_done = first->phases_size();  // two steps in a row may share a name
   uint64_t offset = req->log_offset();
   auto path = manager_->LogPath(req->build_id());
 
@@ -147,7 +148,8 @@ grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
     if (!check_state) continue;
     auto b = manager_->Get(req->build_id());
     if (!b.ok()) return Reply(b.status(), "WatchBuild");
-    if (b->state() != last_state || b->current_phase() != last_phase) {
+    if (b->state() != last_state || b->current_phase() != last_phase ||
+        b->phases_size() != last_done) {
       // Bytes written before the state change go out before it.
       auto more = drain();
       if (!more.ok()) return Reply(more.status(), "WatchBuild");
@@ -158,6 +160,7 @@ grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
       if (!writer->Write(state_ev)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       last_state = b->state();
       last_phase = b->current_phase();
+      last_done = b->phases_size();
     }
     if (IsTerminal(last_state) && !manager_->ActiveLog(req->build_id())) {
       auto rest = drain();

@@ -126,8 +126,11 @@ struct Fixture {
     b.mutable_spec()->add_variants("fast");
     RunRequest req{b, recipe.get(), nullptr, keep};
     Runner runner(Deps());
-    return runner.Run(req, *log, cancel,
-                      [this](const std::string& phase) { started.push_back(phase); });
+    return runner.Run(req, *log, cancel, [this](const StepUpdate& step) {
+      started.push_back(step.name);
+      planned = step.planned;
+      done_before.push_back(step.done.size());
+    });
   }
 
   std::string LogText() const { return *ReadFile(log->path()); }
@@ -145,6 +148,8 @@ struct Fixture {
   PackageInput package_input;
   std::string tree_seen;
   std::vector<std::string> started;
+  std::vector<std::string> planned;   // the plan the last step start reported
+  std::vector<size_t> done_before;    // finished steps reported at each start
 };
 
 const char* kOneSh =
@@ -226,6 +231,11 @@ TEST_CASE("Runner writes a numbered header for every step to the log", "[build][
     CHECK(absl::StrContains(text, absl::StrCat("==> ", all[i], ": ok (")));
   }
   CHECK(f.started == all);
+  // Every step start announces the whole plan and the steps finished so far.
+  CHECK(f.planned == all);
+  std::vector<size_t> counts(all.size());
+  for (size_t i = 0; i < counts.size(); ++i) counts[i] = i;
+  CHECK(f.done_before == counts);
 }
 
 TEST_CASE("Runner gives verify phases the software and module tarballs", "[build][runner]") {
