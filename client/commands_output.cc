@@ -51,8 +51,10 @@ absl::Status FetchCommand(CommandContext& ctx) {
   if (dir.empty()) return UsageError("--output needs a directory");
   SF_ASSIGN_OR_RETURN(Connection * conn, ctx.Connect());
   SF_ASSIGN_OR_RETURN(v1::Build build, GetBuild(*conn, a.positional()[0]));
+  TransferMeter meter(ctx.err());
   SF_ASSIGN_OR_RETURN(std::vector<FetchedArtifact> fetched,
-                      FetchArtifacts(*conn, build, a.String("name"), dir, ctx.err()));
+                      FetchArtifacts(*conn, build, a.String("name"), dir, ctx.err(),
+                                     ctx.err_is_terminal() ? &meter : nullptr));
   if (!ctx.json()) {
     PrintPaths(ctx.out(), fetched);
     return absl::OkStatus();

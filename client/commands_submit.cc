@@ -134,8 +134,7 @@ absl::Status SubmitCommand(CommandContext& ctx) {
   }
   if (!ctx.json() && !raw) ctx.out() << submitted.id() << "\n" << std::flush;
   if (!IsTerminal(submitted.state()) && mode != ProgressMode::kQuiet && !raw) {
-    ctx.err() << "following the build; Ctrl-C detaches, the build keeps running "
-                 "(`sfactory cancel "
+    ctx.err() << "following it; Ctrl-C detaches (the build keeps running; `sfactory cancel "
               << submitted.id() << "` stops it)\n"
               << std::flush;
   }
@@ -162,7 +161,9 @@ absl::Status SubmitCommand(CommandContext& ctx) {
 
   std::vector<FetchedArtifact> fetched;
   if (outcome.ok() && a.Has("fetch")) {
-    SF_ASSIGN_OR_RETURN(fetched, FetchArtifacts(*conn, final_build, "", fetch_dir, ctx.err()));
+    TransferMeter meter(ctx.err());
+    SF_ASSIGN_OR_RETURN(fetched, FetchArtifacts(*conn, final_build, "", fetch_dir, ctx.err(),
+                                                ctx.err_is_terminal() ? &meter : nullptr));
   }
   if (ctx.json()) {
     if (!a.Has("fetch") || !outcome.ok()) {

@@ -86,7 +86,8 @@ absl::StatusOr<uint64_t> OpenPart(const fs::path& part, uint64_t artifact_size, 
 // re-opening the stream when it breaks. `have` and `hasher` follow every
 // byte written, so a failed return leaves a valid prefix in the .part.
 absl::Status Download(Connection& connection, const std::string& build_id,
-                      const v1::Artifact& expected, int fd, Sha256& hasher, uint64_t& have) {
+                      const v1::Artifact& expected, int fd, Sha256& hasher, uint64_t& have,
+                      FetchMeter* meter) {
   Backoff backoff(connection.options().retry);
   int failures = 0;
   while (have < expected.size()) {
@@ -135,6 +136,7 @@ absl::Status Download(Connection& connection, const std::string& build_id,
           hasher.Update(data);
           have += data.size();
           progressed = true;
+          if (meter != nullptr) meter->Advance(expected, have);
         }
       }
     }
@@ -165,7 +167,8 @@ absl::Status Download(Connection& connection, const std::string& build_id,
 }  // namespace
 
 absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection, const std::string& build_id,
-                                              const v1::Artifact& expected, const fs::path& dir) {
+                                              const v1::Artifact& expected, const fs::path& dir,
+                                              FetchMeter* meter) {
   SF_RETURN_IF_ERROR(CheckArtifact(expected));
   FetchedArtifact result;
   result.name = expected.name();
@@ -196,7 +199,7 @@ absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection, const std:
             FormatSize(expected.size() - have), ", have ", FormatSize(free)));
       }
     }
-    SF_RETURN_IF_ERROR(Download(connection, build_id, expected, fd.get(), hasher, have));
+    SF_RETURN_IF_ERROR(Download(connection, build_id, expected, fd.get(), hasher, have, meter));
     std::string digest = hasher.FinishHex();
     if (digest == expected.sha256()) {
       SF_RETURN_IF_ERROR(CommitFile(part, result.path));
@@ -216,7 +219,8 @@ absl::StatusOr<std::vector<FetchedArtifact>> FetchArtifacts(Connection& connecti
                                                             const v1::Build& build,
                                                             const std::string& only_name,
                                                             const fs::path& dir,
-                                                            std::ostream& progress) {
+                                                            std::ostream& progress,
+                                                            FetchMeter* meter) {
   if (build.artifacts().empty()) {
     if (build.state() != v1::BUILD_STATE_SUCCEEDED) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -238,7 +242,9 @@ absl::StatusOr<std::vector<FetchedArtifact>> FetchArtifacts(Connection& connecti
   SF_RETURN_IF_ERROR(MakeDirs(dir));
   std::vector<FetchedArtifact> fetched;
   for (const v1::Artifact* a : wanted) {
-    SF_ASSIGN_OR_RETURN(FetchedArtifact f, FetchArtifact(connection, build.id(), *a, dir));
+    absl::StatusOr<FetchedArtifact> got = FetchArtifact(connection, build.id(), *a, dir, meter);
+    if (meter != nullptr) meter->Clear();
+    SF_ASSIGN_OR_RETURN(FetchedArtifact f, std::move(got));
     std::string how = f.already_present ? "already present"
                       : f.resumed_from > 0
                           ? absl::StrCat("fetched, resumed at ", FormatSize(f.resumed_from))

@@ -30,6 +30,16 @@ struct FetchedArtifact {
   uint64_t resumed_from = 0;   // bytes taken from an earlier .part
 };
 
+// Told how a download advances, to draw a meter (progress.h TransferMeter).
+class FetchMeter {
+ public:
+  virtual ~FetchMeter() = default;
+  // `have` of `artifact.size()` bytes are in the .part now (resumed bytes included).
+  virtual void Advance(const v1::Artifact& artifact, uint64_t have) = 0;
+  // Before a line is printed where the meter draws.
+  virtual void Clear() = 0;
+};
+
 // Fetches `build`'s artifacts (only the one called `only_name` when it is not
 // empty: NOT_FOUND when the build has none of that name) into `dir`, creating
 // it. Writes one line per artifact to `progress`. FAILED_PRECONDITION when the
@@ -38,12 +48,14 @@ absl::StatusOr<std::vector<FetchedArtifact>> FetchArtifacts(Connection& connecti
                                                             const v1::Build& build,
                                                             const std::string& only_name,
                                                             const std::filesystem::path& dir,
-                                                            std::ostream& progress);
+                                                            std::ostream& progress,
+                                                            FetchMeter* meter = nullptr);
 
 // Fetches one artifact as listed in its Build.
 absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection,
                                               const std::string& build_id,
                                               const v1::Artifact& expected,
-                                              const std::filesystem::path& dir);
+                                              const std::filesystem::path& dir,
+                                              FetchMeter* meter = nullptr);
 
 }  // namespace sfactory::client

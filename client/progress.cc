@@ -59,6 +59,13 @@ class StepTracker {
     for (int i = static_cast<int>(done_.size()); i < b.phases_size(); ++i) {
       const v1::PhaseTiming& p = b.phases(i);
       done_.push_back(p);
+      // Build events are samples: a short step may start and end between
+      // two of them. Its start is reported then, with the daemon's time.
+      if (started_ < i + 1) {
+        started_ = i + 1;
+        changes.push_back({true, p.name(), i + 1, 0, "",
+                           IsSet(p.started_at()) ? ToTime(p.started_at()) : absl::InfinitePast()});
+      }
       changes.push_back({false, p.name(), i + 1, p.seconds(), p.result(), absl::Now()});
     }
     running_.clear();
@@ -280,7 +287,7 @@ class RawJsonProgress : public Progress {
       f["index"] = JsonNumber(c.index);
       f["total"] = JsonNumber(steps_.total());
       if (c.start) {
-        f["started_at"] = JsonString(Rfc3339(c.time));
+        if (c.time != absl::InfinitePast()) f["started_at"] = JsonString(Rfc3339(c.time));
       } else {
         f["seconds"] = JsonNumber(c.seconds);
         f["result"] = JsonString(c.result);
@@ -479,7 +486,9 @@ class TtyProgress : public Progress {
       }
       step_lines.push_back(line);
     }
-    if (know_left) absl::StrAppend(&head, ", about ", HumanDuration(absl::Seconds(left)), " left");
+    if (know_left && left >= 1) {
+      absl::StrAppend(&head, ", about ", HumanDuration(absl::Seconds(left)), " left");
+    }
     lines.push_back(head);
     if (!note_.empty()) lines.push_back(absl::StrCat("    note: ", note_));
 
@@ -626,6 +635,38 @@ std::string SubmittedJsonLine(const v1::SubmitBuildResponse& response) {
   }
   f["warnings"] = warnings;
   return JsonLine(doc);
+}
+
+void TransferMeter::Advance(const v1::Artifact& artifact, uint64_t have) {
+  const absl::Time now = now_();
+  if (artifact.name() != name_) {
+    name_ = artifact.name();
+    first_ = have;
+    started_ = now;
+    drawn_ = absl::InfinitePast();
+  }
+  if (have < artifact.size() && now - drawn_ < absl::Milliseconds(100)) return;
+  drawn_ = now;
+  const double secs = absl::ToDoubleSeconds(now - started_);
+  const double rate = secs > 0 ? static_cast<double>(have - first_) / secs : 0;
+  std::string line = absl::StrCat("\r", Fit(name_, 60), "  ", FormatSize(have), " / ",
+                                  FormatSize(artifact.size()));
+  if (rate > 0) {
+    absl::StrAppend(&line, "  ", FormatSize(static_cast<uint64_t>(rate)), "/s");
+    if (have < artifact.size()) {
+      absl::StrAppend(&line, "  ETA ",
+                      HumanDuration(absl::Seconds(static_cast<double>(artifact.size() - have) / rate)));
+    }
+  }
+  absl::StrAppend(&line, "\x1b[K");
+  shown_ = true;
+  (void)WriteOut(out_, line);
+}
+
+void TransferMeter::Clear() {
+  if (shown_) (void)WriteOut(out_, "\r\x1b[K");
+  shown_ = false;
+  name_.clear();
 }
 
 void DetachOnInterrupt(const std::string& build_id, bool restore_terminal) {

@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/fetch.h"
 #include "sfactory/v1/sfactory.pb.h"
 
 namespace sfactory::client {
@@ -95,6 +96,26 @@ std::unique_ptr<Progress> MakeProgress(ProgressOptions options);
 
 // rawjson's first line for submit: {"event":"submitted", ...}.
 std::string SubmittedJsonLine(const v1::SubmitBuildResponse& response);
+
+// `fetch` on a terminal: one line, redrawn at most ten times a second:
+//   slurm-24.11.7-...-software.tar.zst  12.3 MiB / 36.0 MiB  8.1 MiB/s  ETA 3s
+// The rate counts only the bytes of this run (not a resumed prefix).
+class TransferMeter : public FetchMeter {
+ public:
+  explicit TransferMeter(std::ostream& out,
+                         std::function<absl::Time()> now = [] { return absl::Now(); })
+      : out_(out), now_(std::move(now)) {}
+  void Advance(const v1::Artifact& artifact, uint64_t have) override;
+  void Clear() override;
+
+ private:
+  std::ostream& out_;
+  std::function<absl::Time()> now_;
+  std::string name_;
+  uint64_t first_ = 0;  // `have` when this artifact's download began
+  absl::Time started_, drawn_;
+  bool shown_ = false;
+};
 
 // Ctrl-C while following a build: instead of dying mid-line, print a line
 // that says the build keeps running and how to re-attach, then exit 130.

@@ -8,13 +8,16 @@
 #  - Debian's environment-modules (the Tcl `module` implementation), unpacked
 #    into /opt/sfactory-test/environment-modules without installing it: as a
 #    package it conflicts with lmod, which the test suite also needs. The
-#    packaging unit tests load the Tcl modulefile with it.
+#    packaging unit tests load the Tcl modulefile with it;
+#  - tmux, a real terminal for the --progress tty test.
 # Idempotent: apt-get install again is a no-op, and the unpacking is skipped
 # when the pinned version is already there.
 set -euo pipefail
 
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang shellcheck \
   python3-grpcio python3-protobuf openssl passwd util-linux
+# tmux: the --progress tty test runs the client in a real terminal.
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tmux
 
 DEST=${SFACTORY_TEST_TOOLS:-/opt/sfactory-test}/environment-modules
 STAMP="$DEST/.sfactory-version"

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/spec.h"
 #include "common/status.h"
+#include "common/timestamps.h"
 
 namespace sfactory::runner {
 namespace fs = std::filesystem;
@@ -96,6 +97,7 @@ class Run {
     t.set_name(name);
     t.set_seconds(secs);
     t.set_result(s.ok() ? "ok" : absl::IsCancelled(s) ? "cancelled" : "failed");
+    *t.mutable_started_at() = ToTimestamp(start);
     outcome_.phases.push_back(t);
     sink_.Line(absl::StrFormat("==> %s: %s (%.1f s)", name, t.result(), secs));
     if (!s.ok() && !absl::IsCancelled(s)) sink_.Line(absl::StrCat("error: ", s.message()));

@@ -219,10 +219,13 @@ TEST_CASE("rawjson: one object a line, step starts and ends, contiguous log offs
     }
     events.push_back(event);
   }
+  // Steps that began and ended between two Build events still get a start.
   CHECK(events == std::vector<std::string>{"build", "step_start:sources", "log", "build",
                                            "step_end:sources", "step_start:instance", "log",
-                                           "step_end:instance", "step_end:configure",
-                                           "step_end:make", "step_end:store", "end"});
+                                           "step_end:instance", "step_start:configure",
+                                           "step_end:configure", "step_start:make",
+                                           "step_end:make", "step_start:store", "step_end:store",
+                                           "end"});
 }
 
 TEST_CASE("plain prints the log unchanged and a line per change after the first",
@@ -256,6 +259,29 @@ TEST_CASE("estimates come from the newest succeeded build of the same recipe and
   e = EstimatesFrom(now, {done("b6", "spack", true, 1), done("b5", "native", false, 2)});
   CHECK(e.from_build == "b5");
   CHECK(EstimatesFrom(now, {done("b6", "spack", true, 1)}).from_build.empty());
+}
+
+TEST_CASE("the fetch meter shows bytes, rate and ETA, and clears its line", "[client][progress]") {
+  std::ostringstream out;
+  absl::Time now = absl::FromUnixSeconds(100);
+  TransferMeter meter(out, [&] { return now; });
+  v1::Artifact a;
+  a.set_name("slurm-software.tar.zst");
+  a.set_size(10 << 20);
+  meter.Advance(a, 1 << 20);  // resumed or first chunk: the rate starts here
+  now += absl::Seconds(2);
+  meter.Advance(a, 5 << 20);  // 4 MiB in 2 s
+  now += absl::Milliseconds(10);
+  meter.Advance(a, 6 << 20);  // too soon to redraw
+  const std::string text = out.str();
+  INFO(text);
+  CHECK(absl::StrContains(text, "\rslurm-software.tar.zst  5.0 MiB / 10.0 MiB  2.0 MiB/s  ETA 2s"));
+  CHECK(!absl::StrContains(text, "6.0 MiB"));
+  now += absl::Seconds(1);
+  meter.Advance(a, 10 << 20);  // the last byte is always drawn
+  CHECK(absl::StrContains(out.str(), "10.0 MiB / 10.0 MiB"));
+  meter.Clear();
+  CHECK(absl::EndsWith(out.str(), "\r\x1b[K"));
 }
 
 }  // namespace
