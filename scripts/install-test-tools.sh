@@ -9,15 +9,17 @@
 #    into /opt/sfactory-test/environment-modules without installing it: as a
 #    package it conflicts with lmod, which the test suite also needs. The
 #    packaging unit tests load the Tcl modulefile with it;
-#  - tmux, a real terminal for the --progress tty test.
+#  - tmux, a real terminal for the --progress tty test;
+#  - prometheus, for `promtool check metrics` over a scrape of sfactoryd.
 # Idempotent: apt-get install again is a no-op, and the unpacking is skipped
 # when the pinned version is already there.
 set -euo pipefail
 
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang shellcheck \
   python3-grpcio python3-protobuf openssl passwd util-linux
-# tmux: the --progress tty test runs the client in a real terminal.
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tmux
+# tmux: the --progress tty test runs the client in a real terminal;
+# prometheus: its promtool checks a scrape of the metrics endpoint.
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tmux prometheus
 
 DEST=${SFACTORY_TEST_TOOLS:-/opt/sfactory-test}/environment-modules
 STAMP="$DEST/.sfactory-version"

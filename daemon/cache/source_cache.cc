@@ -174,6 +174,7 @@ absl::StatusOr<ResolvedSource> SourceCache::Ensure(
       for (const auto& url : f.urls) {
         log(absl::StrCat("downloading ", url));
         auto s = Download(f, url);
+        metrics_->SourceDownload(s.ok(), s.ok() ? s->size() : 0);
         if (s.ok()) {
           log(absl::StrCat("stored ", f.name, " (", s->size(), " bytes, sha256 ", s->sha256(), ")"));
           return resolved(f, s->sha256());

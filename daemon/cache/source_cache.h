@@ -13,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/catalog.h"
 #include "common/env.h"
+#include "daemon/metrics/recorder.h"
 #include "daemon/store/store.h"
 
 namespace sfactory::cache {
@@ -31,8 +32,8 @@ class SourceCache {
  public:
   // File writes go through `env` (tests inject faults there).
   SourceCache(std::filesystem::path root, store::Store* store, const Catalog* catalog,
-              Env* env = Env::Default())
-      : root_(std::move(root)), store_(store), catalog_(catalog), env_(env) {}
+              Env* env = Env::Default(), metrics::Recorder* metrics = &metrics::NullRecorder())
+      : root_(std::move(root)), store_(store), catalog_(catalog), env_(env), metrics_(metrics) {}
 
   // Creates the directories and removes temporary files left by a crash.
   absl::Status Init();
@@ -66,6 +67,7 @@ class SourceCache {
   store::Store* store_;
   const Catalog* catalog_;
   Env* env_;
+  metrics::Recorder* metrics_;
 };
 
 }  // namespace sfactory::cache

@@ -1,6 +1,8 @@
 #include "daemon/config/codecs.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/paths.h"
 
 namespace sfactory::config::codecs {
@@ -69,6 +71,27 @@ absl::StatusOr<std::string> ReadLogLevel(absl::string_view src, const YAML::Node
 }
 
 KeyCodec Text(std::string Config::*field) { return FieldCodec(field, YamlString, ShowText); }
+
+namespace {
+absl::StatusOr<std::string> ReadOptionalHostPort(absl::string_view src, const YAML::Node& n) {
+  if (n.IsNull()) return std::string();
+  SF_ASSIGN_OR_RETURN(std::string s, YamlString(src, n));
+  if (s.empty()) return s;
+  size_t colon = s.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(s.substr(colon + 1), &port) ||
+      port < 0 || port > 65535 || s.find_first_of("\"' ") != std::string::npos) {
+    return YamlError(src, n, absl::StrCat("expected host:port (e.g. 127.0.0.1:9464 or [::1]:9464) "
+                                          "or \"\" for off, not \"", s, "\""));
+  }
+  return s;
+}
+std::string ShowQuoted(const std::string& s) { return absl::StrCat("\"", s, "\""); }
+}  // namespace
+
+KeyCodec OptionalHostPort(std::string Config::*field) {
+  return FieldCodec(field, ReadOptionalHostPort, ShowQuoted);
+}
 KeyCodec Bool(bool Config::*field) { return FieldCodec(field, YamlBool, ShowBool); }
 KeyCodec Bytes(uint64_t Config::*field) {
   return FieldCodec(field, YamlByteSize, ShowNumber<uint64_t>);

@@ -44,6 +44,8 @@ absl::StatusOr<std::vector<std::string>> ReadAddresses(absl::string_view src,
 absl::StatusOr<std::string> ReadLogLevel(absl::string_view src, const YAML::Node& n);
 
 KeyCodec Text(std::string Config::*field);
+// "host:port" (IPv6 as "[::1]:port") or empty/null for off; printed quoted.
+KeyCodec OptionalHostPort(std::string Config::*field);
 KeyCodec Bool(bool Config::*field);
 KeyCodec Bytes(uint64_t Config::*field);
 KeyCodec Path(fs::path Config::*field);

@@ -127,6 +127,10 @@ const std::vector<KeyInfo>& Keys() {
        Bool(&C::allow_downloads)},
       {"log_level", "info", "trace, debug, info, warn or error",
        FieldCodec(&C::log_level, ReadLogLevel, ShowText)},
+      {"metrics_listen", "\"\" (off)",
+       "host:port for Prometheus' scrapes of /metrics (plain HTTP: keep it on loopback or a "
+       "management network), e.g. 127.0.0.1:9464",
+       OptionalHostPort(&C::metrics_listen)},
       {"lxd", "{}", "LXD provider settings (see docs/LXD.md)", LxdSection()},
       {"tls", "{} (no TCP listeners)",
        "{cert_file, key_file, client_ca_file}: PEM files for TCP listeners; with client_ca_file, "

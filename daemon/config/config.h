@@ -61,6 +61,7 @@ struct Config {
   uint64_t min_free_space_bytes = uint64_t{2} << 30;
   bool allow_downloads = true;      // fetch missing sources from catalog URLs
   std::string log_level = "info";
+  std::string metrics_listen;       // host:port of the Prometheus endpoint; empty = off
   TlsConfig tls;
   AdminsConfig admins;
   // Submits with a priority above this need an admin.

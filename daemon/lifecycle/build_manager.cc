@@ -323,6 +323,7 @@ void BuildManager::Finish(store::BuildRecord& rec, runner::RunOutcome outcome,
     spdlog::error("cannot record the end of build {}: {}; it will be requeued on restart", id,
                   s.message());
   }
+  if (!requeue) options_.metrics->BuildFinished(b);
   (void)store_->FinishAttempt(id, b.attempt(), clock_->Now(),
                               requeue ? "requeued" : BuildStateName(outcome.state));
   spdlog::info("build {} {}", id, message);

@@ -22,6 +22,7 @@
 #include "common/catalog.h"
 #include "common/clock.h"
 #include "common/spec.h"
+#include "daemon/metrics/recorder.h"
 #include "daemon/queue/dispatcher.h"
 #include "daemon/queue/submitter.h"
 #include "daemon/recipe/recipe.h"
@@ -47,6 +48,8 @@ struct ManagerOptions {
   SpecDefaults defaults;
   // How long Shutdown() waits for running builds to stop.
   absl::Duration stop_timeout = absl::Seconds(60);
+  // Told about every build that ends (metrics_listen).
+  metrics::Recorder* metrics = &metrics::NullRecorder();
 };
 
 class BuildManager : private queue::SubmitTarget {

@@ -240,6 +240,7 @@ grpc::Status BuildServiceImpl::FetchArtifact(grpc::ServerContext* ctx,
     offset += want;
     sent_header = true;
     if (!writer->Write(resp)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    metrics_->FetchBytes(want);
   }
   return grpc::Status::OK;
 }

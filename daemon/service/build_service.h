@@ -9,6 +9,7 @@
 #include "daemon/artifacts/artifact_store.h"
 #include "daemon/auth/authenticator.h"
 #include "daemon/lifecycle/build_manager.h"
+#include "daemon/metrics/recorder.h"
 #include "sfactory/v1/sfactory.grpc.pb.h"
 
 namespace sfactory::service {
@@ -19,13 +20,15 @@ class BuildServiceImpl final : public v1::BuildService::Service {
   // `max_priority` need an admin.
   BuildServiceImpl(lifecycle::BuildManager* manager, store::Store* store,
                    const artifacts::ArtifactStore* artifacts, auth::Authenticator* auth,
-                   int max_priority, const std::atomic<bool>* shutting_down)
+                   int max_priority, const std::atomic<bool>* shutting_down,
+                   metrics::Recorder* metrics = &metrics::NullRecorder())
       : manager_(manager),
         store_(store),
         artifacts_(artifacts),
         auth_(auth),
         max_priority_(max_priority),
-        shutting_down_(shutting_down) {}
+        shutting_down_(shutting_down),
+        metrics_(metrics) {}
 
   grpc::Status SubmitBuild(grpc::ServerContext* ctx, const v1::SubmitBuildRequest* req,
                            v1::SubmitBuildResponse* resp) override;
@@ -47,6 +50,7 @@ class BuildServiceImpl final : public v1::BuildService::Service {
   auth::Authenticator* auth_;
   const int max_priority_;
   const std::atomic<bool>* shutting_down_;
+  metrics::Recorder* metrics_;
 };
 
 

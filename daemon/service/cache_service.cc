@@ -10,11 +10,11 @@
 
 namespace sfactory::service {
 
-grpc::Status CacheServiceImpl::GetUsage(grpc::ServerContext* ctx, const v1::GetUsageRequest*,
-                                        v1::CacheUsage* resp) {
-  SF_AUTHENTICATED_OR_RETURN(*deps_.auth, *ctx);
-  const std::filesystem::path& state = deps_.state_dir;
-  const std::filesystem::path& cache = deps_.cache_dir;
+absl::StatusOr<v1::CacheUsage> MeasureUsage(const CacheDeps& deps) {
+  v1::CacheUsage usage_out;
+  v1::CacheUsage* resp = &usage_out;
+  const std::filesystem::path& state = deps.state_dir;
+  const std::filesystem::path& cache = deps.cache_dir;
   struct Area {
     const char* name;
     std::vector<std::filesystem::path> paths;
@@ -38,16 +38,16 @@ grpc::Status CacheServiceImpl::GetUsage(grpc::ServerContext* ctx, const v1::GetU
     out->set_description(area.description);
     for (const auto& path : area.paths) {
       absl::StatusOr<DiskUsage> usage = DirUsage(path);
-      if (!usage.ok()) return ToGrpcStatus(usage.status());
+      if (!usage.ok()) return usage.status();
       out->set_bytes(out->bytes() + usage->bytes);
       out->set_files(out->files() + usage->files);
     }
   }
   // Base images live in the provider's storage (for LXD, its storage pool).
-  if (auto images = deps_.provider->ListBaseImages(); images.ok() && !images->empty()) {
+  if (auto images = deps.provider->ListBaseImages(); images.ok() && !images->empty()) {
     v1::CacheArea* out = resp->add_areas();
     out->set_name("base-images");
-    out->set_path(absl::StrCat("provider ", deps_.provider->name()));
+    out->set_path(absl::StrCat("provider ", deps.provider->name()));
     out->set_description("the provider's base images (sfactory images list|prune)");
     for (const auto& image : *images) {
       out->set_bytes(out->bytes() + image.size());
@@ -56,8 +56,17 @@ grpc::Status CacheServiceImpl::GetUsage(grpc::ServerContext* ctx, const v1::GetU
   }
   if (auto free = FreeBytes(state); free.ok()) resp->set_state_fs_free(*free);
   if (auto size = FilesystemBytes(state); size.ok()) resp->set_state_fs_size(*size);
-  resp->set_min_free_space(deps_.min_free_space);
-  resp->set_disk_problem(deps_.manager->disk_problem());
+  resp->set_min_free_space(deps.min_free_space);
+  resp->set_disk_problem(deps.manager->disk_problem());
+  return usage_out;
+}
+
+grpc::Status CacheServiceImpl::GetUsage(grpc::ServerContext* ctx, const v1::GetUsageRequest*,
+                                        v1::CacheUsage* resp) {
+  SF_AUTHENTICATED_OR_RETURN(*deps_.auth, *ctx);
+  absl::StatusOr<v1::CacheUsage> usage = MeasureUsage(deps_);
+  if (!usage.ok()) return Reply(usage.status(), "GetUsage");
+  *resp = *std::move(usage);
   return grpc::Status::OK;
 }
 

@@ -23,6 +23,10 @@ struct CacheDeps {
   auth::Authenticator* auth = nullptr;
 };
 
+// Bytes and files of every area of the state and cache dirs, and the
+// provider's base images; also what the metrics endpoint reports.
+absl::StatusOr<v1::CacheUsage> MeasureUsage(const CacheDeps& deps);
+
 class CacheServiceImpl final : public v1::CacheService::Service {
  public:
   explicit CacheServiceImpl(CacheDeps deps) : deps_(std::move(deps)) {}

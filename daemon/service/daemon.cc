@@ -12,6 +12,7 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -31,6 +32,7 @@
 #include "daemon/service/info_service.h"
 #include "daemon/service/providers.h"
 #include "daemon/service/source_service.h"
+#include "daemon/metrics/exporter.h"
 #include "daemon/store/store.h"
 #include "common/logging.h"
 
@@ -91,7 +93,36 @@ absl::Status RunDaemon(const config::Config& config) {
     return absl::FailedPreconditionError(absl::StrCat(
         "default_recipe '", config.default_recipe, "' is not among the loaded recipes"));
   }
-  cache::SourceCache sources(config.cache_dir / "sources", store.get(), &catalog);
+  // The metrics endpoint, when configured, is told about events from here on;
+  // its scrape-time values are wired once the parts exist (below).
+  // Read at scrape time; set once the build manager exists.
+  std::atomic<lifecycle::BuildManager*> live_manager{nullptr};
+  std::atomic<CacheDeps*> live_usage{nullptr};
+  std::unique_ptr<metrics::Exporter> exporter;
+  metrics::ScrapeSources scrape;
+  if (!config.metrics_listen.empty()) {
+    scrape.queued = [&] { auto* m = live_manager.load(); return m ? m->queued() : 0; };
+    scrape.running = [&] { auto* m = live_manager.load(); return m ? m->running() : 0; };
+    scrape.provider_up = [&] {
+      auto* m = live_manager.load();
+      return m != nullptr && m->provider_problem().empty();
+    };
+    scrape.cache_usage = [&]() -> absl::StatusOr<std::vector<metrics::AreaUsage>> {
+      CacheDeps* deps = live_usage.load();
+      if (deps == nullptr) return std::vector<metrics::AreaUsage>{};
+      SF_ASSIGN_OR_RETURN(v1::CacheUsage usage, MeasureUsage(*deps));
+      std::vector<metrics::AreaUsage> areas;
+      for (const auto& a : usage.areas()) areas.push_back({a.name(), a.bytes(), a.files()});
+      return areas;
+    };
+    scrape.ccache_dir = config.cache_dir / "ccache";
+    SF_ASSIGN_OR_RETURN(exporter, metrics::Exporter::Start(config.metrics_listen, SFACTORY_VERSION,
+                                                          std::move(scrape)));
+    spdlog::info("metrics on http://{}/metrics", config.metrics_listen);
+  }
+  metrics::Recorder* recorder = exporter ? exporter.get() : &metrics::NullRecorder();
+  cache::SourceCache sources(config.cache_dir / "sources", store.get(), &catalog, Env::Default(),
+                             recorder);
   SF_RETURN_IF_ERROR(sources.Init());
   artifacts::ArtifactStore artifacts(state / "artifacts");
   SF_RETURN_IF_ERROR(artifacts.Init());
@@ -122,6 +153,7 @@ absl::Status RunDaemon(const config::Config& config) {
   mo.queue_paused = config.queue_paused;
   mo.verify_by_default = config.verify_by_default;
   mo.defaults = {config.default_recipe, config.default_os, config.default_arch};
+  mo.metrics = recorder;
   lifecycle::BuildManager manager(mo, store.get(), provider.get(), &recipes, &catalog, &runner,
                               Clock::Real());
   SF_RETURN_IF_ERROR(manager.Start());
@@ -135,15 +167,25 @@ absl::Status RunDaemon(const config::Config& config) {
 
   std::atomic<bool> shutting_down{false};
   BuildServiceImpl build_service(&manager, store.get(), &artifacts, &authenticator,
-                                 config.max_priority, &shutting_down);
+                                 config.max_priority, &shutting_down, recorder);
   ServerInfoServiceImpl info_service({&manager, provider.get(), &recipes, &catalog,
                                       config.max_parallel_builds, config.default_recipe,
                                       config.default_os, config.default_arch, &authenticator});
   SourceServiceImpl source_service(&sources, store.get(), &catalog, &authenticator,
                                    config.max_source_size);
   ImageServiceImpl image_service(provider.get(), &recipes, mo.defaults, &authenticator);
-  CacheServiceImpl cache_service({&manager, provider.get(), state, config.cache_dir,
-                                  config.min_free_space_bytes, &authenticator});
+  CacheDeps usage_deps{&manager, provider.get(), state, config.cache_dir,
+                       config.min_free_space_bytes, &authenticator};
+  CacheServiceImpl cache_service(usage_deps);
+  live_manager = &manager;
+  live_usage = &usage_deps;
+  // Whatever way this function returns, scrapes stop before the parts they
+  // read are destroyed.
+  absl::Cleanup stop_metrics = [&] {
+    exporter.reset();
+    live_manager = nullptr;
+    live_usage = nullptr;
+  };
   AuthServiceImpl auth_service(&authenticator, store.get(), Clock::Real());
 
   absl::StatusOr<Server> server = StartServer(
@@ -153,7 +195,8 @@ absl::Status RunDaemon(const config::Config& config) {
        {v1::SourceService::service_full_name(), &source_service},
        {v1::ImageService::service_full_name(), &image_service},
        {v1::CacheService::service_full_name(), &cache_service},
-       {v1::AuthService::service_full_name(), &auth_service}});
+       {v1::AuthService::service_full_name(), &auth_service}},
+      exporter ? exporter.get() : nullptr);
   if (!server.ok()) {
     manager.Shutdown();
     return server.status();

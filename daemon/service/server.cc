@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
 #include "common/logging.h"
@@ -12,6 +13,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/support/server_interceptor.h"
 
 namespace sfactory::service {
 namespace {
@@ -42,6 +44,37 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
   return grpc::SslServerCredentials(options);
 }
 
+// Counts each call as it sends its status: method ("sfactory.v1.BuildService/
+// SubmitBuild") and code. Streaming calls count once, at their end.
+class RpcCounter : public grpc::experimental::Interceptor {
+ public:
+  RpcCounter(grpc::experimental::ServerRpcInfo* info, metrics::Recorder* metrics)
+      : method_(absl::StripPrefix(info->method(), "/")), metrics_(metrics) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      metrics_->Rpc(method_, static_cast<int>(methods->GetSendStatus().error_code()));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::string method_;
+  metrics::Recorder* metrics_;
+};
+
+class RpcCounterFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RpcCounterFactory(metrics::Recorder* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcCounter(info, metrics_);
+  }
+
+ private:
+  metrics::Recorder* metrics_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::unique_ptr<auth::UnixListener>>> BindUnixListeners(
@@ -68,7 +101,8 @@ void Server::Shutdown(absl::Duration grace) {
 
 absl::StatusOr<Server> StartServer(
     const config::Config& config, std::vector<std::unique_ptr<auth::UnixListener>> unix,
-    const std::vector<std::pair<std::string, grpc::Service*>>& services) {
+    const std::vector<std::pair<std::string, grpc::Service*>>& services,
+    metrics::Recorder* metrics) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -81,6 +115,11 @@ absl::StatusOr<Server> StartServer(
     tcp.push_back(address);
   }
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
+  if (metrics != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(std::make_unique<RpcCounterFactory>(metrics));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   std::vector<std::string> names;
   for (const auto& [name, service] : services) {
     builder.RegisterService(service);

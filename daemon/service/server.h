@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "daemon/auth/unix_listener.h"
 #include "daemon/config/config.h"
+#include "daemon/metrics/recorder.h"
 #include "daemon/service/reflection_v1.h"
 #include "grpcpp/server.h"
 
@@ -30,9 +31,11 @@ struct Server {
 };
 
 // `services` are registered under their full names (for health and
-// reflection). The unix listeners start serving into the new server.
+// reflection). The unix listeners start serving into the new server. With
+// `metrics`, every call's end is counted there by method and status code.
 absl::StatusOr<Server> StartServer(const config::Config& config,
                                    std::vector<std::unique_ptr<auth::UnixListener>> unix,
-                                   const std::vector<std::pair<std::string, grpc::Service*>>& services);
+                                   const std::vector<std::pair<std::string, grpc::Service*>>& services,
+                                   metrics::Recorder* metrics = nullptr);
 
 }  // namespace sfactory::service

@@ -106,6 +106,7 @@ instance_memory: 8GiB
 min_free_space: 500MiB
 allow_downloads: off
 log_level: debug
+metrics_listen: 127.0.0.1:9464
 lxd: {project: sfactory}
 tls: {cert_file: /etc/sf/cert.pem, key_file: /etc/sf/key.pem}
 admins: {users: [alice]}
@@ -141,6 +142,7 @@ max_source_size: 2GiB
   CHECK(c->min_free_space_bytes == (uint64_t{500} << 20));
   CHECK(!c->allow_downloads);
   CHECK(c->log_level == "debug");
+  CHECK(c->metrics_listen == "127.0.0.1:9464");
   REQUIRE(c->lxd.IsMap());
   CHECK(c->lxd["project"].Scalar() == "sfactory");
   CHECK(c->lxd_source == "sfactoryd.yaml");
@@ -217,6 +219,8 @@ TEST_CASE("ParseConfig rejects bad values naming the file and line", "[config]")
       {"allow_downloads: 1", "true or false"},
       {"verify_by_default: {a: b}", "true or false"},
       {"log_level: loud", "log_level must be"},
+      {"metrics_listen: 9464", "expected host:port"},
+      {"metrics_listen: \"localhost:http\"", "expected host:port"},
       {"listen: []", "at least one address"},
       {"listen: {a: b}", "list of strings"},
       {"socket_group: [a, b]", "string"},

@@ -38,6 +38,7 @@ instance_memory: 1KiB
 min_free_space: 0
 allow_downloads: no
 log_level: trace
+metrics_listen: "[::1]:9100"
 lxd: {project: ci, base_max_age_days: 7}
 tls: {cert_file: /etc/sf/cert.pem, key_file: /etc/sf/key.pem, client_ca_file: /etc/sf/ca.pem}
 admins: {users: [alice], groups: [wheel]}
