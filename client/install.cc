@@ -163,7 +163,7 @@ absl::StatusOr<Fd> LockPrefix(const fs::path& prefix) {
   SF_ASSIGN_OR_RETURN(Fd fd, OpenFile(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return absl::UnavailableError(absl::StrCat(
+      return absl::FailedPreconditionError(absl::StrCat(
           "another sfactory install is running in ", prefix.string(), " (it holds ",
           path.string(), "); wait for it to finish and install again"));
     }

@@ -25,7 +25,7 @@
 //
 // Install may run on any thread. Two installs into one prefix at once are
 // serialised by an flock on <prefix>/.sfactory-install.lock; the second
-// fails with UNAVAILABLE instead of waiting.
+// fails with FAILED_PRECONDITION instead of waiting.
 #pragma once
 
 #include <filesystem>
@@ -108,9 +108,8 @@ struct InstallReport {
 //     hold, files of another build than expected_build_id;
 //   FAILED_PRECONDITION: <prefix>/<version> is not a symlink, the install
 //     dir exists with other content, a module file lacks exactly one
-//     `recorded` line;
+//     `recorded` line, another install holds the prefix's lock;
 //   PERMISSION_DENIED: the prefix or a module dir is not writable;
-//   UNAVAILABLE: another install holds the prefix's lock;
 //   others from the filesystem (RESOURCE_EXHAUSTED for a full disk).
 absl::StatusOr<InstallReport> Install(const InstallRequest& request);
 
