@@ -29,16 +29,17 @@ LMOD_DIR="$TEST_TMP/modulefiles"
 TCL_DIR="$TEST_TMP/tcl-modulefiles"
 site=(--prefix "$PREFIX" --modules "$LMOD_DIR" --tcl-modules "$TCL_DIR")
 
-# in_module_shell KIND VERSION SCRIPT: a clean bash that loads slurm/VERSION
-# with Lmod (lmod) or environment-modules (tcl), then runs SCRIPT.
+# in_module_shell KIND VERSION SCRIPT [DIR]: a clean bash that loads
+# slurm/VERSION from DIR (default: the KIND's module dir) with Lmod (lmod)
+# or environment-modules (tcl), then runs SCRIPT.
 in_module_shell() {
   local kind=$1 version=$2 script=$3 setup dir
   if [ "$kind" = lmod ]; then
     setup="source $LMOD_INIT"
-    dir=$LMOD_DIR
+    dir=${4:-$LMOD_DIR}
   else
     setup="module() { eval \"\$(tclsh $MODULECMD bash \"\$@\")\"; }"
-    dir=$TCL_DIR
+    dir=${4:-$TCL_DIR}
   fi
   env -i PATH=/usr/bin:/bin HOME="$TEST_TMP/home" TERM=dumb bash --noprofile --norc -c \
     "$setup
@@ -136,6 +137,15 @@ grep -q "^kept    $dir1 (already there)\$" "$TEST_TMP/back.out" || fail "install
 [ "$(readlink "$PREFIX/$version")" = "$version-${digest1:0:12}" ] || fail "the link was not switched back"
 [ -d "$dir2" ] || fail "switching back removed $dir2"
 start_daemon
+
+# One tree for both: Lmod prefers the .lua file, environment-modules skips
+# files without the #%Module cookie (docs/USER_GUIDE.md says so).
+sf install "$id2" --prefix "$PREFIX" --modules "$TEST_TMP/both" --tcl-modules "$TEST_TMP/both" > /dev/null \
+  || fail "install into one module tree for both exited $?"
+for kind in lmod tcl; do
+  out=$(in_module_shell "$kind" "$version" 'command -v hello' "$TEST_TMP/both") || fail "$kind: loading from one tree failed"
+  [ "$out" = "$dir2/bin/hello" ] || fail "$kind: one tree for both gives $out, not $dir2/bin/hello"
+done
 
 # A build that failed has nothing to install.
 idf=$(sf submit 24.11 --recipe hello --variant fail --detach)
