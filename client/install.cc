@@ -361,8 +361,27 @@ absl::Status ExtractSoftware(const VerifiedRelease& release, const fs::path& pre
   return env->SyncDir(prefix);
 }
 
-// Puts the module files already replaced back as they were.
-std::string RollBack(const std::vector<const ModuleFile*>& committed, Env* env) {
+// What an install that died left in the prefix: staging dirs and temp
+// links. Called with the lock held, so no other install is using them.
+absl::Status RemoveStale(const fs::path& prefix) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(prefix, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name[0] != '.') continue;
+    if (absl::StrContains(name, ".tmp-") && e.is_directory(ec) && !e.is_symlink(ec)) {
+      SF_RETURN_IF_ERROR(RemoveAll(e.path()));
+    } else if (absl::StrContains(name, ".link.tmp.") && e.is_symlink(ec)) {
+      ::unlink(e.path().c_str());
+    }
+  }
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("list ", prefix.string()));
+  return absl::OkStatus();
+}
+
+// `failure` after some module files were replaced: puts them back as they
+// were and says what is left.
+absl::Status RollBack(const absl::Status& failure, const std::vector<const ModuleFile*>& committed,
+                      const fs::path& install_dir, Env* env) {
   std::vector<std::string> problems;
   for (auto it = committed.rbegin(); it != committed.rend(); ++it) {
     const ModuleFile& m = **it;
@@ -370,16 +389,19 @@ std::string RollBack(const std::vector<const ModuleFile*>& committed, Env* env) 
                                 : env->RemoveFile(m.target);
     if (!s.ok()) problems.push_back(std::string(s.message()));
   }
-  if (problems.empty()) return "";
-  return absl::StrCat("; putting the module files back failed too: ",
-                      absl::StrJoin(problems, "; "));
+  const std::string finish =
+      absl::StrCat(install_dir.string(), " stays and installing again finishes the job");
+  if (problems.empty()) {
+    return WithMessage(failure, absl::StrCat(failure.message(),
+                                             " (the previous install is as it was; ", finish, ")"));
+  }
+  return WithMessage(failure, absl::StrCat(failure.message(),
+                                           "; putting the module files back failed too: ",
+                                           absl::StrJoin(problems, "; "), " (", finish, ")"));
 }
 
 absl::Status WriteModulesAndSwitch(const std::vector<ModuleFile>& modules,
                                    const InstallReport& report, bool switch_link, Env* env) {
-  const std::string after = absl::StrCat(
-      " (the previous install is as it was; ", report.install_dir.string(),
-      " stays and installing again finishes the job)");
   std::vector<std::pair<const ModuleFile*, AtomicFile>> pending;
   for (const ModuleFile& m : modules) {
     if (m.previous == m.content) continue;
@@ -393,7 +415,7 @@ absl::Status WriteModulesAndSwitch(const std::vector<ModuleFile>& modules,
   std::vector<const ModuleFile*> committed;
   for (auto& [m, file] : pending) {
     absl::Status s = file.Commit();
-    if (!s.ok()) return Annotate(s, absl::StrCat(RollBack(committed, env), after));
+    if (!s.ok()) return RollBack(s, committed, report.install_dir, env);
     committed.push_back(m);
   }
   if (!switch_link) return absl::OkStatus();
@@ -404,11 +426,11 @@ absl::Status WriteModulesAndSwitch(const std::vector<ModuleFile>& modules,
   ::unlink(temp.c_str());
   if (::symlink(report.install_dir.filename().c_str(), temp.c_str()) != 0) {
     absl::Status s = ErrnoStatus(errno, absl::StrCat("symlink ", temp.string()));
-    return Annotate(s, absl::StrCat(RollBack(committed, env), after));
+    return RollBack(s, committed, report.install_dir, env);
   }
   if (absl::Status s = env->Rename(temp, report.link); !s.ok()) {
     ::unlink(temp.c_str());
-    return Annotate(s, absl::StrCat(RollBack(committed, env), after));
+    return RollBack(s, committed, report.install_dir, env);
   }
   return env->SyncDir(prefix);
 }
@@ -607,6 +629,7 @@ absl::StatusOr<InstallReport> Install(const InstallRequest& request) {
   // Another install may have run since the look above: look again, locked.
   SF_RETURN_IF_ERROR(ExplainWriteError(MakeDirs(prefix), prefix));
   SF_ASSIGN_OR_RETURN(Fd lock, LockPrefix(prefix));
+  SF_RETURN_IF_ERROR(RemoveStale(prefix));
   SF_ASSIGN_OR_RETURN(now, Inspect(report.install_dir, report.link, m));
   SF_ASSIGN_OR_RETURN(modules,
                       PrepareModules(release, lmod_dir, tcl_dir, report.install_dir));
@@ -617,7 +640,8 @@ absl::StatusOr<InstallReport> Install(const InstallRequest& request) {
 
   // 2. The software, complete and checked, under its final name.
   if (!now.dir_present) {
-    SF_RETURN_IF_ERROR(ExtractSoftware(release, prefix, report.install_dir, env));
+    absl::Status s = ExtractSoftware(release, prefix, report.install_dir, env);
+    if (!s.ok()) return WithMessage(s, absl::StrCat(s.message(), " (nothing was changed)"));
   }
   // 3. and 4. Module files, then the symlink.
   SF_RETURN_IF_ERROR(WriteModulesAndSwitch(modules, report, !now.link_current, env));

@@ -25,7 +25,8 @@
 //
 // Install may run on any thread. Two installs into one prefix at once are
 // serialised by an flock on <prefix>/.sfactory-install.lock; the second
-// fails with FAILED_PRECONDITION instead of waiting.
+// fails with FAILED_PRECONDITION instead of waiting. Holding it, an install
+// removes the staging dirs and temp links a killed install left behind.
 #pragma once
 
 #include <filesystem>

@@ -1,5 +1,7 @@
 #include "client/install.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -460,8 +462,12 @@ TEST_CASE_METHOD(World, "A failure while switching puts the previous module file
   CHECK(Leftovers(site.tcl / "slurm").empty());
   if (fail_at == 1) {
     CHECK_FALSE(fs::exists(site.prefix / second.install_name));
+    CHECK(absl::EndsWith(report.status().message(), "(nothing was changed)"));
   } else {
-    CHECK(absl::StrContains(report.status().message(), "installing again finishes the job"));
+    CHECK(absl::EndsWith(report.status().message(),
+                         "(the previous install is as it was; " +
+                             (site.prefix / second.install_name).string() +
+                             " stays and installing again finishes the job)"));
   }
 
   // Installing again finishes the job.
@@ -483,6 +489,42 @@ TEST_CASE_METHOD(World, "An install dir changed since it was installed is refuse
   CHECK(absl::IsFailedPrecondition(report.status()));
   CHECK(absl::StrContains(report.status().message(), "someone changed it"));
   CHECK(ReadFile(hello).value() == "#!/bin/sh\necho tampered\n");
+}
+
+TEST_CASE_METHOD(World, "An install into a prefix another install holds is refused at once",
+                 "[client][install]") {
+  Release rel = Build("b1", 'a');
+  fs::create_directories(site.prefix);
+  auto held = OpenFile(site.prefix / ".sfactory-install.lock", O_RDWR | O_CREAT | O_CLOEXEC);
+  REQUIRE(held.ok());
+  REQUIRE(::flock(held->get(), LOCK_EX | LOCK_NB) == 0);
+
+  auto report = Install(Request(rel, site));
+  REQUIRE_FALSE(report.ok());
+  CHECK(absl::IsFailedPrecondition(report.status()));
+  CHECK(absl::StrContains(report.status().message(), "another sfactory install is running"));
+  CHECK_FALSE(fs::exists(site.prefix / rel.install_name));
+  CHECK_FALSE(fs::exists(site.lmod));
+  // A dry run changes nothing, so it takes no lock.
+  CHECK(Install(Request(rel, site, InstallMode::kDryRun)).ok());
+
+  held->Reset();
+  CHECK(Install(Request(rel, site)).ok());
+}
+
+TEST_CASE_METHOD(World, "What an install that died left in the prefix is cleaned up",
+                 "[client][install]") {
+  Release rel = Build("b1", 'a');
+  const fs::path staging = site.prefix / (".24.11.5-" + std::string(12, 'z') + ".tmp-Ab12Cd");
+  fs::create_directories(staging / "software/bin");
+  fs::create_symlink("24.11.5-x", site.prefix / ".24.11.5.link.tmp.4242");
+  const fs::path other = site.prefix / ".not-ours";
+  fs::create_directories(other);
+
+  REQUIRE(Install(Request(rel, site)).ok());
+  CHECK_FALSE(fs::exists(staging));
+  CHECK_FALSE(fs::is_symlink(site.prefix / ".24.11.5.link.tmp.4242"));
+  CHECK(fs::exists(other));
 }
 
 TEST_CASE_METHOD(World, "A prefix/version that is not a symlink is refused", "[client][install]") {
