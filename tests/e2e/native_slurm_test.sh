@@ -52,7 +52,17 @@ installed="$prefix/24.11.5-${digest:0:12}"
 XDG_CACHE_HOME="$TEST_TMP/xdg-cache" sf install "$id" --prefix "$prefix" --modules "$modules" \
   > "$TEST_TMP/install.out" || fail "sfactory install exited $?: $(cat "$TEST_TMP/install.out")"
 [ "$(readlink "$prefix/24.11.5")" = "24.11.5-${digest:0:12}" ] || fail "$prefix/24.11.5 -> $(readlink "$prefix/24.11.5")"
-sinfo_out=$(env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 bash --noprofile --norc -c \
+# Slurm's commands read a configuration even for -V (24.11 asks DNS for SRV
+# records when there is none): a minimal one, as verify-smoke.sh writes.
+cat > "$TEST_TMP/cluster/slurm.conf" <<CONF
+ClusterName=sfinstall
+SlurmctldHost=localhost
+PluginDir=$installed/lib/slurm
+NodeName=localhost CPUs=1 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES
+CONF
+sinfo_out=$(env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 SLURM_CONF="$TEST_TMP/cluster/slurm.conf" \
+  timeout 60 bash --noprofile --norc -c \
   "source /usr/share/lmod/lmod/init/bash; module use $modules; module load slurm/24.11.5 && command -v sinfo && sinfo -V") \
   || fail "loading slurm/24.11.5 or sinfo -V failed: $sinfo_out"
 [ "$(head -n1 <<< "$sinfo_out")" = "$installed/bin/sinfo" ] || fail "sinfo is not the installed one: $sinfo_out"
