@@ -410,6 +410,10 @@ absl::Status WriteModulesAndSwitch(const std::vector<ModuleFile>& modules,
     auto file = AtomicFile::Create(m.target, {.mode = 0644, .env = env});
     if (!file.ok()) return file.status();
     SF_RETURN_IF_ERROR(file->Append(m.content));
+    // Everyone loads module files: 0644 whatever the admin's umask.
+    if (::chmod(file->temp_path().c_str(), 0644) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("chmod ", file->temp_path().string()));
+    }
     pending.emplace_back(&m, *std::move(file));
   }
   std::vector<const ModuleFile*> committed;

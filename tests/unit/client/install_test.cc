@@ -245,6 +245,24 @@ TEST_CASE_METHOD(World, "Install puts the software, both module files and the sy
                                     rel.install_name + " (new)"));
 }
 
+TEST_CASE_METHOD(World, "An install is readable by everyone whatever the umask",
+                 "[client][install]") {
+  Release rel = Build("b1", 'a');
+  const mode_t saved = ::umask(077);
+  auto report = Install(Request(rel, site));
+  ::umask(saved);
+  INFO(report.status());
+  REQUIRE(report.ok());
+  auto mode = [](const fs::path& p) { return fs::status(p).permissions() & fs::perms(0777); };
+  CHECK(mode(site.prefix) == fs::perms(0755));
+  CHECK(mode(site.prefix / rel.install_name) == fs::perms(0755));
+  CHECK(mode(site.prefix / rel.install_name / "bin/hello") == fs::perms(0755));
+  CHECK(mode(site.lmod) == fs::perms(0755));
+  CHECK(mode(site.lmod / "slurm") == fs::perms(0755));
+  CHECK(mode(LuaOf(site)) == fs::perms(0644));
+  CHECK(mode(TclOf(site)) == fs::perms(0644));
+}
+
 TEST_CASE_METHOD(World, "A second install of the same build is a no-op that says so", "[client][install]") {
   Release rel = Build("b1", 'a');
   REQUIRE(Install(Request(rel, site)).ok());
