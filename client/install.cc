@@ -682,6 +682,15 @@ std::string DescribeInstall(const InstallReport& r) {
     absl::StrAppend(&out, "the previous install ", (r.link.parent_path() / r.previous_target).string(),
                     " stays for jobs that still run from it; remove it when none does\n");
   }
+  // <dir>/<package>/<version>[.lua]: users need <dir> on MODULEPATH.
+  for (const InstallAction& a : r.actions) {
+    if (a.kind != InstallActionKind::kWriteModule && a.kind != InstallActionKind::kKeepModule) {
+      continue;
+    }
+    absl::StrAppend(&out, "load it with: module use ", a.path.parent_path().parent_path().string(),
+                    "; module load ", r.package, "/", r.version, "\n");
+    break;
+  }
   return out;
 }
 

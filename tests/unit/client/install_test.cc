@@ -243,6 +243,8 @@ TEST_CASE_METHOD(World, "Install puts the software, both module files and the sy
   CHECK(absl::StrContains(text, "wrote   " + LuaOf(site).string() + " (new)"));
   CHECK(absl::StrContains(text, "switched " + (site.prefix / kVersion).string() + " -> " +
                                     rel.install_name + " (new)"));
+  CHECK(absl::EndsWith(text, "load it with: module use " + site.lmod.string() +
+                                 "; module load slurm/24.11.5\n"));
 }
 
 TEST_CASE_METHOD(World, "An install is readable by everyone whatever the umask",
