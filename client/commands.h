@@ -130,6 +130,10 @@ absl::Status SourcesAddCommand(CommandContext& ctx);
 absl::Status SourcesListCommand(CommandContext& ctx);
 absl::Status ImagesListCommand(CommandContext& ctx);
 absl::Status CacheUsageCommand(CommandContext& ctx);
+absl::Status QueuePauseCommand(CommandContext& ctx);
+absl::Status QueueResumeCommand(CommandContext& ctx);
+// "PAUSED by alice since ...: reason (...)" for info and submit.
+std::string QueuePausedText(const v1::QueueStatus& q);
 absl::Status ImagesRebuildCommand(CommandContext& ctx);
 absl::Status ImagesPruneCommand(CommandContext& ctx);
 

@@ -81,6 +81,7 @@ absl::Status InfoCommand(CommandContext& ctx) {
   kv.Add("capacity", absl::StrCat(info.running_builds(), " running, ", info.queued_builds(),
                                   " queued, at most ", info.max_parallel_builds(),
                                   " in parallel"));
+  if (info.queue().paused()) kv.Add("queue", QueuePausedText(info.queue()));
   kv.Add("defaults", absl::StrCat("recipe ", info.default_recipe(), ", os ", info.default_os(),
                                   ", arch ", info.default_arch()));
   ctx.out() << kv.Render();
@@ -210,6 +211,38 @@ absl::Status ImagesPruneCommand(CommandContext& ctx) {
   if (!response.removed().empty()) ctx.out() << ImagesTable(response.removed());
   return absl::OkStatus();
 }
+
+namespace {
+
+absl::Status SetQueue(CommandContext& ctx, bool paused) {
+  v1::SetQueuePausedRequest request;
+  request.set_paused(paused);
+  request.set_reason(ctx.args().String("reason"));
+  v1::QueueStatus status;
+  SF_RETURN_IF_ERROR(ctx.Call([&](Connection& conn, grpc::ClientContext& c) {
+    return conn.builds().SetQueuePaused(&c, request, &status);
+  }));
+  if (ctx.json()) return PrintJson(ctx, status);
+  if (paused) {
+    ctx.err() << "the queue is paused: builds are accepted and queued, none starts ("
+              << status.running_builds() << " running finish); `sfactory queue resume` "
+              << "starts them again\n";
+  } else {
+    ctx.err() << "the queue runs again: " << status.queued_builds() << " queued\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string QueuePausedText(const v1::QueueStatus& q) {
+  return absl::StrCat("PAUSED by ", q.paused_by(), " since ", FormatLocalTime(q.paused_at()),
+                      q.reason().empty() ? "" : ": ", q.reason(),
+                      " (builds queue, none starts; `sfactory queue resume`)");
+}
+
+absl::Status QueuePauseCommand(CommandContext& ctx) { return SetQueue(ctx, true); }
+absl::Status QueueResumeCommand(CommandContext& ctx) { return SetQueue(ctx, false); }
 
 absl::Status CacheUsageCommand(CommandContext& ctx) {
   v1::CacheUsage usage;

@@ -58,6 +58,10 @@ void WarnIfBuildsWait(Connection& conn, std::ostream& err) {
   for (const std::string* problem : {&info.provider_problem(), &info.disk_problem()}) {
     if (!problem->empty()) err << "sfactory: builds are not starting now: " << *problem << "\n";
   }
+  if (info.queue().paused()) {
+    err << "sfactory: builds are not starting now: the queue is " << QueuePausedText(info.queue())
+        << "\n";
+  }
   err << std::flush;
 }
 

@@ -1,10 +1,18 @@
 #include "daemon/lifecycle/build_manager.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/atomic_file.h"
 #include "common/build_state.h"
 #include "common/echo.h"
+#include "common/fs.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/timestamps.h"
@@ -24,6 +32,22 @@ void ClearRunProgress(v1::Build& b) {
   b.clear_current_phase_started_at();
   b.clear_planned_phases();
   b.clear_phases();
+}
+
+// The pause file: "by\nunix seconds\nreason".
+std::string PauseText(const v1::QueueStatus& q) {
+  return absl::StrCat(q.paused_by(), "\n", q.paused_at().seconds(), "\n", q.reason(), "\n");
+}
+
+v1::QueueStatus ParsePause(absl::string_view text) {
+  std::vector<std::string> lines = absl::StrSplit(text, absl::MaxSplits('\n', 2));
+  v1::QueueStatus q;
+  q.set_paused(true);
+  if (!lines.empty()) q.set_paused_by(lines[0]);
+  int64_t at = 0;
+  if (lines.size() > 1 && absl::SimpleAtoi(lines[1], &at)) q.mutable_paused_at()->set_seconds(at);
+  if (lines.size() > 2) q.set_reason(std::string(absl::StripTrailingAsciiWhitespace(lines[2])));
+  return q;
 }
 
 }  // namespace
@@ -51,6 +75,23 @@ std::filesystem::path BuildManager::LogPath(absl::string_view id) const {
 }
 
 absl::Status BuildManager::Start() {
+  {
+    absl::MutexLock lock(&pause_mu_);
+    if (!options_.pause_file.empty()) {
+      if (auto text = ReadFile(options_.pause_file); text.ok()) pause_ = ParsePause(*text);
+    }
+    if (options_.queue_paused && !pause_.paused()) {
+      pause_.set_paused(true);
+      pause_.set_paused_by("config");
+      pause_.set_reason("queue_paused: true");
+      *pause_.mutable_paused_at() = ToTimestamp(clock_->Now());
+    }
+    if (pause_.paused()) {
+      dispatcher_.SetPaused(true);
+      spdlog::warn("the queue is paused (by {}: {}); `sfactory queue resume` starts builds again",
+                   pause_.paused_by(), pause_.reason());
+    }
+  }
   SF_ASSIGN_OR_RETURN(std::vector<store::BuildRecord> unfinished, store_->LoadUnfinished());
   int requeued = 0, failed = 0;
   for (auto& rec : unfinished) {
@@ -327,6 +368,41 @@ void BuildManager::Finish(store::BuildRecord& rec, runner::RunOutcome outcome,
   (void)store_->FinishAttempt(id, b.attempt(), clock_->Now(),
                               requeue ? "requeued" : BuildStateName(outcome.state));
   spdlog::info("build {} {}", id, message);
+}
+
+absl::StatusOr<v1::QueueStatus> BuildManager::SetQueuePaused(bool paused, const std::string& by,
+                                                             const std::string& reason) {
+  absl::MutexLock lock(&pause_mu_);
+  v1::QueueStatus next;
+  if (paused) {
+    next.set_paused(true);
+    next.set_paused_by(by);
+    next.set_reason(reason);
+    *next.mutable_paused_at() = ToTimestamp(clock_->Now());
+  }
+  if (!options_.pause_file.empty()) {
+    if (paused) {
+      SF_RETURN_IF_ERROR(WriteFileAtomic(options_.pause_file, PauseText(next)));
+    } else if (::unlink(options_.pause_file.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("remove ", options_.pause_file.string()));
+    }
+  }
+  pause_ = next;
+  dispatcher_.SetPaused(paused);
+  spdlog::info("queue {} by {}{}{}", paused ? "paused" : "resumed", by, reason.empty() ? "" : ": ",
+               reason);
+  v1::QueueStatus out = pause_;
+  out.set_queued_builds(dispatcher_.queued());
+  out.set_running_builds(dispatcher_.running());
+  return out;
+}
+
+v1::QueueStatus BuildManager::queue_status() const {
+  absl::MutexLock lock(&pause_mu_);
+  v1::QueueStatus out = pause_;
+  out.set_queued_builds(dispatcher_.queued());
+  out.set_running_builds(dispatcher_.running());
+  return out;
 }
 
 }  // namespace sfactory::lifecycle

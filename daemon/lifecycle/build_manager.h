@@ -48,6 +48,8 @@ struct ManagerOptions {
   SpecDefaults defaults;
   // How long Shutdown() waits for running builds to stop.
   absl::Duration stop_timeout = absl::Seconds(60);
+  // Where a pause is kept across restarts (empty: not kept).
+  std::filesystem::path pause_file;
   // Told about every build that ends (metrics_listen).
   metrics::Recorder* metrics = &metrics::NullRecorder();
 };
@@ -83,7 +85,12 @@ class BuildManager : private queue::SubmitTarget {
   int queued() const { return dispatcher_.queued(); }
   std::string provider_problem() const { return dispatcher_.provider_problem(); }
   std::string disk_problem() const { return dispatcher_.disk_problem(); }
-  void SetPaused(bool paused) { dispatcher_.SetPaused(paused); }
+  // Maintenance: while paused builds are accepted and queued but none
+  // starts. With options.pause_file the pause (who, when, why) is kept there
+  // and survives a restart. Fails only when the file cannot be written.
+  absl::StatusOr<v1::QueueStatus> SetQueuePaused(bool paused, const std::string& by,
+                                                 const std::string& reason);
+  v1::QueueStatus queue_status() const;
 
  private:
   struct Active {
@@ -116,8 +123,13 @@ class BuildManager : private queue::SubmitTarget {
   Clock* const clock_;
 
   mutable absl::Mutex mu_;
+  // Its own lock: taken before the dispatcher's, never while holding mu_
+  // (the dispatcher calls StartBuild, which takes mu_, under its own lock).
+  mutable absl::Mutex pause_mu_;
+  v1::QueueStatus pause_ ABSL_GUARDED_BY(pause_mu_);  // paused, reason, by, at
   std::map<std::string, Active, std::less<>> active_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
   queue::Dispatcher dispatcher_;
   queue::Submitter submitter_;
 };

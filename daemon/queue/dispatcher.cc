@@ -126,9 +126,11 @@ void Dispatcher::Loop() {
       check = !provider_problem_.empty() ||
               clock_->Now() - provider_checked_at_ > kProviderRecheck;
     }
-    if (!want) continue;
-    // Both checks block (LXD over HTTP, statvfs): outside the lock.
+    // Both checks block (LXD over HTTP, statvfs): outside the lock. The
+    // provider is checked even when idle, so that health and `info` notice
+    // an outage before a build needs it.
     if (check && !RefreshProvider().ok()) continue;  // builds stay queued
+    if (!want) continue;
     std::string disk = disk_problem();
     absl::MutexLock lock(&mu_);
     if (disk != disk_problem_) {

@@ -89,6 +89,21 @@ grpc::Status BuildServiceImpl::CancelBuild(grpc::ServerContext* ctx, const v1::C
   return grpc::Status::OK;
 }
 
+grpc::Status BuildServiceImpl::SetQueuePaused(grpc::ServerContext* ctx,
+                                              const v1::SetQueuePausedRequest* req,
+                                              v1::QueueStatus* resp) {
+  SF_CALLER_OR_RETURN(caller, *auth_, *ctx);
+  if (absl::Status s = auth_->admins().Require(
+          caller, req->paused() ? "pause the build queue" : "resume the build queue");
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  auto status = manager_->SetQueuePaused(req->paused(), caller.name, req->reason().substr(0, 200));
+  if (!status.ok()) return Reply(status.status(), "SetQueuePaused");
+  *resp = *std::move(status);
+  return grpc::Status::OK;
+}
+
 grpc::Status BuildServiceImpl::WatchBuild(grpc::ServerContext* ctx,
                                           const v1::WatchBuildRequest* req,
                                           grpc::ServerWriter<v1::BuildEvent>* writer) {

@@ -38,6 +38,8 @@ class BuildServiceImpl final : public v1::BuildService::Service {
                           v1::ListBuildsResponse* resp) override;
   grpc::Status CancelBuild(grpc::ServerContext* ctx, const v1::CancelBuildRequest* req,
                            v1::Build* resp) override;
+  grpc::Status SetQueuePaused(grpc::ServerContext* ctx, const v1::SetQueuePausedRequest* req,
+                              v1::QueueStatus* resp) override;
   grpc::Status WatchBuild(grpc::ServerContext* ctx, const v1::WatchBuildRequest* req,
                           grpc::ServerWriter<v1::BuildEvent>* writer) override;
   grpc::Status FetchArtifact(grpc::ServerContext* ctx, const v1::FetchArtifactRequest* req,

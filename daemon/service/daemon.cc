@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/synchronization/notification.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -154,6 +155,7 @@ absl::Status RunDaemon(const config::Config& config) {
   mo.verify_by_default = config.verify_by_default;
   mo.defaults = {config.default_recipe, config.default_os, config.default_arch};
   mo.metrics = recorder;
+  mo.pause_file = state / "queue-paused";
   lifecycle::BuildManager manager(mo, store.get(), provider.get(), &recipes, &catalog, &runner,
                               Clock::Real());
   SF_RETURN_IF_ERROR(manager.Start());
@@ -203,7 +205,24 @@ absl::Status RunDaemon(const config::Config& config) {
   }
   spdlog::info("sfactoryd listening on {}", absl::StrJoin(config.listen, ", "));
 
+  // grpc.health.v1: the build service is NOT_SERVING while the provider is
+  // not usable (builds would only queue); the other services keep serving.
+  absl::Notification stop_health;
+  std::thread health([&] {
+    bool serving = true;
+    do {
+      bool usable = manager.provider_problem().empty();
+      if (usable != serving) {
+        server->grpc->GetHealthCheckService()->SetServingStatus(
+            v1::BuildService::service_full_name(), usable);
+        serving = usable;
+      }
+    } while (!stop_health.WaitForNotificationWithTimeout(absl::Seconds(2)));
+  });
+
   int sig = WaitForSignal();
+  stop_health.Notify();
+  health.join();
   spdlog::info("received {}; shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   shutting_down = true;
   // Watchers notice within a second and end with UNAVAILABLE (resumable).

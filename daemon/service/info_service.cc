@@ -40,6 +40,7 @@ grpc::Status ServerInfoServiceImpl::GetServerInfo(grpc::ServerContext* ctx,
   resp->set_max_parallel_builds(deps_.max_parallel_builds);
   resp->set_running_builds(deps_.manager->running());
   resp->set_queued_builds(deps_.manager->queued());
+  *resp->mutable_queue() = deps_.manager->queue_status();
   resp->set_disk_problem(deps_.manager->disk_problem());
   resp->set_default_recipe(deps_.default_recipe);
   resp->set_default_os(deps_.default_os);

@@ -67,6 +67,11 @@ def main():
                    help="cancel the call after sending this many data messages")
     a.add_argument("--size", type=int, default=0, help="size to claim in the header")
     sub.add_parser("list-sources")
+    h = sub.add_parser("health", help="grpc.health.v1 Check, with hand-encoded messages")
+    h.add_argument("service", nargs="?", default="")
+    q = sub.add_parser("set-queue-paused")
+    q.add_argument("paused", choices=["true", "false"])
+    q.add_argument("--reason", default="")
     args = p.parse_args()
 
     pb, rpc = load_api(args.proto)
@@ -103,6 +108,20 @@ def main():
             future = stub.AddSource.future(requests(), metadata=metadata, timeout=60)
             r = future.result()
             print(f"OK {r.name} {r.sha256} {r.size}")
+        elif args.command == "health":
+            # HealthCheckRequest{service = 1}; HealthCheckResponse{status = 1}.
+            name = args.service.encode()
+            request = (b"\x0a" + bytes([len(name)]) + name) if name else b""
+            check = channel.unary_unary("/grpc.health.v1.Health/Check")
+            reply = check(request, metadata=metadata, timeout=10)
+            status = reply[1] if len(reply) >= 2 and reply[0] == 0x08 else 0
+            print("OK " + {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING",
+                           3: "SERVICE_UNKNOWN"}.get(status, str(status)))
+        elif args.command == "set-queue-paused":
+            r = rpc.BuildServiceStub(channel).SetQueuePaused(
+                pb.SetQueuePausedRequest(paused=args.paused == "true", reason=args.reason),
+                metadata=metadata, timeout=30)
+            print(f"OK paused={str(r.paused).lower()} by={r.paused_by} queued={r.queued_builds}")
         elif args.command == "list-sources":
             r = rpc.SourceServiceStub(channel).ListSources(pb.ListSourcesRequest(),
                                                            metadata=metadata, timeout=30)

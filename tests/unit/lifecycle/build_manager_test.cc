@@ -314,6 +314,37 @@ TEST_CASE("BuildManager runs a submitted build to SUCCEEDED with its artifacts",
   CHECK(absl::StrContains(f.Log(id), "succeeded"));
 }
 
+TEST_CASE("BuildManager keeps a queue pause across a restart and resumes it", "[lifecycle]") {
+  RunningFixture f;
+  f.options.pause_file = f.tmp.path() / "queue-paused";
+  {
+    auto m = f.NewManager();
+    auto paused = m->SetQueuePaused(true, "alice", "upgrading LXD");
+    REQUIRE(paused.ok());
+    CHECK(paused->paused());
+    CHECK(paused->paused_by() == "alice");
+    f.SubmitHello(*m);
+    absl::SleepFor(absl::Milliseconds(300));
+    CHECK(f.provider.creates() == 0);
+    m->Shutdown();
+  }
+  auto m = f.NewManager();  // a restarted daemon
+  v1::QueueStatus q = m->queue_status();
+  CHECK(q.paused());
+  CHECK(q.paused_by() == "alice");
+  CHECK(q.reason() == "upgrading LXD");
+  CHECK(q.paused_at().seconds() > 0);
+  CHECK(q.queued_builds() == 1);
+  absl::SleepFor(absl::Milliseconds(300));
+  CHECK(f.provider.creates() == 0);
+  auto resumed = m->SetQueuePaused(false, "bob", "");
+  REQUIRE(resumed.ok());
+  CHECK(!resumed->paused());
+  CHECK(!std::filesystem::exists(f.options.pause_file));
+  for (int i = 0; i < 100 && f.provider.creates() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+  CHECK(f.provider.creates() > 0);
+}
+
 TEST_CASE("BuildManager Cancel of a queued build cancels it and it never runs", "[lifecycle]") {
   RunningFixture f(/*paused=*/true);
   auto m = f.NewManager();
@@ -325,7 +356,7 @@ TEST_CASE("BuildManager Cancel of a queued build cancels it and it never runs", 
   CHECK(cancelled->error() == "cancelled: not needed");
   CHECK(cancelled->queue_position() == 0);
   CHECK(m->queued() == 0);
-  m->SetPaused(false);
+  REQUIRE(m->SetQueuePaused(false, "test", "").ok());
   absl::SleepFor(absl::Milliseconds(300));
   CHECK(f.provider.creates() == 0);
   auto stored = f.store->GetBuild(id);
@@ -389,7 +420,7 @@ TEST_CASE("BuildManager Start requeues builds a dead daemon left running and fai
   CHECK(m->queued() == 1);
 
   // The requeued one runs once the queue moves, as attempt 2.
-  m->SetPaused(false);
+  REQUIRE(m->SetQueuePaused(false, "test", "").ok());
   v1::Build done = f.WaitForState(*m, below_cap, v1::BUILD_STATE_SUCCEEDED);
   CHECK(done.attempt() == 2);
 }
