@@ -121,6 +121,9 @@ absl::Status CancelCommand(CommandContext& ctx);
 absl::Status LogsCommand(CommandContext& ctx);
 absl::Status FetchCommand(CommandContext& ctx);
 
+// commands_debug.cc
+absl::Status DebugCommand(CommandContext& ctx);
+
 // commands_admin.cc
 absl::Status InfoCommand(CommandContext& ctx);
 absl::Status SourcesAddCommand(CommandContext& ctx);
