@@ -31,27 +31,8 @@ groupadd "$group"
 useradd --no-create-home --shell /usr/sbin/nologin -G "$group" "$alice"
 useradd --no-create-home --shell /usr/sbin/nologin -G "$group" "$bob"
 
-chmod 0711 "$TEST_TMP"
-mkdir -m 0755 "$TEST_TMP/bin" "$TEST_TMP/probe"
-cp "$SFACTORY" "$TEST_TMP/bin/sfactory"
-mkdir -p "$TEST_TMP/probe/tests/integration" "$TEST_TMP/probe/docs"
-cp -r "$SFACTORY_SOURCE_DIR/docs/examples" "$TEST_TMP/probe/docs/examples"
-cp "$SFACTORY_SOURCE_DIR/tests/integration/grpc_probe.py" "$TEST_TMP/probe/tests/integration/"
-cp -r "$SFACTORY_SOURCE_DIR/proto" "$TEST_TMP/probe/proto"
-chmod -R a+rX "$TEST_TMP/probe"
-PROBE="$TEST_TMP/probe/tests/integration/grpc_probe.py"
-PROTO="$TEST_TMP/probe/proto/sfactory/v1/sfactory.proto"
-
-as() {
-  local user=$1
-  shift
-  mkdir -p "$TEST_TMP/home-$user" && chown "$user" "$TEST_TMP/home-$user"
-  setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups \
-    env -i PATH=/usr/bin:/bin HOME="$TEST_TMP/home-$user" TMPDIR="$TEST_TMP/home-$user" \
-    SFACTORY_ADDRESS="unix:$SOCK" "$@"
-}
-asf() { local user=$1; shift; as "$user" "$TEST_TMP/bin/sfactory" "$@"; }
-probe() { local user=$1; shift; as "$user" /usr/bin/python3 "$PROBE" --proto "$PROTO" --unix "$SOCK" "$@"; }
+# shellcheck source=other_uids.sh
+source "$(dirname "$0")/other_uids.sh"
 
 # A secret in the config (the LXD client key, unused by the local
 # provider) that the bundle's config.txt must not show.
