@@ -123,6 +123,8 @@ absl::Status FetchCommand(CommandContext& ctx);
 
 // commands_install.cc
 absl::Status InstallCommand(CommandContext& ctx);
+// commands_debug.cc
+absl::Status DebugCommand(CommandContext& ctx);
 
 // commands_admin.cc
 absl::Status InfoCommand(CommandContext& ctx);

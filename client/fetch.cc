@@ -26,11 +26,7 @@ absl::Status CheckArtifact(const v1::Artifact& a) {
     return absl::InternalError(absl::StrCat("the daemon listed an unusable artifact name \"", n,
                                             "\""));
   }
-  if (!IsSha256Hex(a.sha256())) {
-    return absl::InternalError(
-        absl::StrCat("the daemon listed artifact ", n, " without a valid sha256"));
-  }
-  return absl::OkStatus();
+  return absl::OkStatus();  // FetchToFile checks the sha256
 }
 
 // True when `path` exists with exactly the expected size and digest.
@@ -85,7 +81,7 @@ absl::StatusOr<uint64_t> OpenPart(const fs::path& part, uint64_t artifact_size, 
 // Streams the artifact from byte `have` into `fd` until it is complete,
 // re-opening the stream when it breaks. `have` and `hasher` follow every
 // byte written, so a failed return leaves a valid prefix in the .part.
-absl::Status Download(Connection& connection, const std::string& build_id,
+absl::Status Download(Connection& connection, const OpenFetchStream& open,
                       const v1::Artifact& expected, int fd, Sha256& hasher, uint64_t& have,
                       FetchMeter* meter) {
   Backoff backoff(connection.options().retry);
@@ -93,12 +89,8 @@ absl::Status Download(Connection& connection, const std::string& build_id,
   while (have < expected.size()) {
     grpc::ClientContext context;  // no deadline: artifacts may be large
     PrepareContext(context, absl::InfiniteDuration());
-    v1::FetchArtifactRequest request;
-    request.set_build_id(build_id);
-    request.set_name(expected.name());
-    request.set_read_offset(have);
     std::unique_ptr<grpc::ClientReaderInterface<v1::FetchArtifactResponse>> reader =
-        connection.builds().FetchArtifact(&context, request);
+        open(context, have);
 
     bool first = true;
     bool progressed = false;
@@ -170,9 +162,28 @@ absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection, const std:
                                               const v1::Artifact& expected, const fs::path& dir,
                                               FetchMeter* meter) {
   SF_RETURN_IF_ERROR(CheckArtifact(expected));
+  return FetchToFile(connection, expected, dir / expected.name(),
+                     [&](grpc::ClientContext& context, uint64_t offset) {
+                       v1::FetchArtifactRequest request;
+                       request.set_build_id(build_id);
+                       request.set_name(expected.name());
+                       request.set_read_offset(offset);
+                       return connection.builds().FetchArtifact(&context, request);
+                     },
+                     meter);
+}
+
+absl::StatusOr<FetchedArtifact> FetchToFile(Connection& connection, const v1::Artifact& expected,
+                                            const fs::path& path, const OpenFetchStream& open,
+                                            FetchMeter* meter) {
+  if (!IsSha256Hex(expected.sha256())) {
+    return absl::InternalError(
+        absl::StrCat("the daemon listed artifact ", expected.name(), " without a valid sha256"));
+  }
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   FetchedArtifact result;
   result.name = expected.name();
-  result.path = dir / expected.name();
+  result.path = path;
   result.sha256 = expected.sha256();
   result.size = expected.size();
   {
@@ -199,7 +210,13 @@ absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection, const std:
             FormatSize(expected.size() - have), ", have ", FormatSize(free)));
       }
     }
-    SF_RETURN_IF_ERROR(Download(connection, build_id, expected, fd.get(), hasher, have, meter));
+    if (absl::Status s = Download(connection, open, expected, fd.get(), hasher, have, meter);
+        !s.ok()) {
+      // An empty .part (refused at once, e.g. PERMISSION_DENIED) resumes nothing.
+      fd.Reset();
+      if (have == 0) ::unlink(part.c_str());
+      return s;
+    }
     std::string digest = hasher.FinishHex();
     if (digest == expected.sha256()) {
       SF_RETURN_IF_ERROR(CommitFile(part, result.path));

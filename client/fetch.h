@@ -1,4 +1,5 @@
-// Downloading a build's artifacts: resumable and sha256-checked.
+// Downloading a build's artifacts (and debug bundle): resumable and
+// sha256-checked.
 //
 // Each artifact is written to `<dir>/<name>.part`, then verified (size and
 // sha256 against the digest the daemon announced in the first chunk) and
@@ -11,6 +12,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -50,6 +53,20 @@ absl::StatusOr<std::vector<FetchedArtifact>> FetchArtifacts(Connection& connecti
                                                             const std::filesystem::path& dir,
                                                             std::ostream& progress,
                                                             FetchMeter* meter = nullptr);
+
+// Opens the stream of one file from byte `offset` (FetchArtifact,
+// GetDebugBundle: the first message carries the file's Artifact header).
+using OpenFetchStream =
+    std::function<std::unique_ptr<grpc::ClientReaderInterface<v1::FetchArtifactResponse>>(
+        grpc::ClientContext& context, uint64_t offset)>;
+
+// Downloads the file `expected` describes (its sha256 and size) from the
+// streams `open` gives to `path`, as above: through `path`.part, resumed,
+// checked, renamed. `path`'s directory must exist.
+absl::StatusOr<FetchedArtifact> FetchToFile(Connection& connection, const v1::Artifact& expected,
+                                            const std::filesystem::path& path,
+                                            const OpenFetchStream& open,
+                                            FetchMeter* meter = nullptr);
 
 // Fetches one artifact as listed in its Build.
 absl::StatusOr<FetchedArtifact> FetchArtifact(Connection& connection,

@@ -74,6 +74,14 @@ std::filesystem::path BuildManager::LogPath(absl::string_view id) const {
   return options_.log_dir / absl::StrCat(id, ".log");
 }
 
+std::filesystem::path BuildManager::DebugDir(absl::string_view id) const {
+  return options_.log_dir / absl::StrCat(id, ".debug");
+}
+
+std::filesystem::path BuildManager::DebugBundlePath(absl::string_view id) const {
+  return options_.log_dir / absl::StrCat(id, ".debug.tar.gz");
+}
+
 absl::Status BuildManager::Start() {
   {
     absl::MutexLock lock(&pause_mu_);
@@ -280,6 +288,7 @@ void BuildManager::RunBuild(const std::string& id) {
   *b.mutable_started_at() = ToTimestamp(clock_->Now());
   b.clear_error();
   b.clear_phases();
+  b.clear_debug_bundle();  // the runner removes the files of an earlier attempt
   b.set_provider(provider_->name());
   (void)store_->StartAttempt(id, b.attempt(), clock_->Now());
   if (absl::Status s = store_->UpdateBuild(*rec, absl::StrCat("started attempt ", b.attempt()));
@@ -313,7 +322,8 @@ runner::RunOutcome BuildManager::Execute(store::BuildRecord& rec, runner::BuildL
   const recipe::Recipe* recipe = resolved->recipe;
   runner::RunRequest req{b, recipe, recipe->fixed_source ? nullptr : resolved->release,
                          rec.keep_instance_on_failure,
-                         queue::BuildWarnings(*resolved, *catalog_, clock_->Now())};
+                         queue::BuildWarnings(*resolved, *catalog_, clock_->Now()),
+                         DebugDir(b.id()), DebugBundlePath(b.id())};
   return runner_->Run(req, log, cancel, [&](const runner::StepUpdate& step) {
     b.set_current_phase(step.name);
     *b.mutable_current_phase_started_at() = ToTimestamp(clock_->Now());
@@ -357,6 +367,9 @@ void BuildManager::Finish(store::BuildRecord& rec, runner::RunOutcome outcome,
     b.set_error(outcome.error);
     *b.mutable_finished_at() = ToTimestamp(clock_->Now());
     for (auto& a : outcome.artifacts) *b.add_artifacts() = a;
+    if (outcome.debug_bundle && outcome.state == v1::BUILD_STATE_FAILED) {
+      *b.mutable_debug_bundle() = *outcome.debug_bundle;
+    }
     message = outcome.error.empty() ? BuildStateName(outcome.state) : outcome.error;
   }
   for (auto& p : outcome.phases) *b.add_phases() = p;

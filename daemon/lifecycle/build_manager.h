@@ -80,6 +80,11 @@ class BuildManager : private queue::SubmitTarget {
   // The live log of a running build, or null when it is not running.
   std::shared_ptr<runner::BuildLog> ActiveLog(absl::string_view id);
   std::filesystem::path LogPath(absl::string_view id) const;
+  // Beside the log, so that whatever removes a build's log (a future GC)
+  // removes these with it: the debug tree a failed build keeps, and the
+  // bundle archived from it (runner/debug_bundle.h).
+  std::filesystem::path DebugDir(absl::string_view id) const;
+  std::filesystem::path DebugBundlePath(absl::string_view id) const;
 
   int running() const { return dispatcher_.running(); }
   int queued() const { return dispatcher_.queued(); }

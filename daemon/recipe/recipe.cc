@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/fs.h"
 #include "common/names.h"
@@ -25,6 +26,17 @@ bool IsRecipeFileName(absl::string_view name) {
 bool IsPackageName(absl::string_view name) {
   static const std::regex kPackageRe(R"(^[a-z0-9][a-z0-9.+-]*$)");
   return std::regex_match(name.begin(), name.end(), kPackageRe);
+}
+
+// A debug_files glob: safe to put unquoted into a bash command line (no
+// spaces, quotes or expansions besides * and ?), relative, not leaving $SF_WORK.
+bool IsDebugGlob(absl::string_view glob) {
+  static const std::regex kGlobRe(R"(^[A-Za-z0-9._+*?-][A-Za-z0-9._+*?/-]{0,200}$)");
+  if (!std::regex_match(glob.begin(), glob.end(), kGlobRe)) return false;
+  for (absl::string_view part : absl::StrSplit(glob, '/')) {
+    if (part == "..") return false;
+  }
+  return true;
 }
 
 absl::StatusOr<std::vector<std::string>> NameList(absl::string_view src, const YAML::Node& n,
@@ -132,7 +144,7 @@ absl::StatusOr<Recipe> LoadRecipe(const fs::path& dir) {
   SF_ASSIGN_OR_RETURN(YAML::Node root, LoadYamlFile(file));
   SF_RETURN_IF_ERROR(CheckKeys(src, root, {"name", "description", "variants", "packages",
                                            "source", "phases", "package", "artifacts",
-                                           "verify"}));
+                                           "verify", "debug_files"}));
   Recipe r;
   r.dir = dir;
   if (!root["name"]) return YamlError(src, root, "recipe needs a 'name'");
@@ -178,6 +190,8 @@ absl::StatusOr<Recipe> LoadRecipe(const fs::path& dir) {
   }
   SF_ASSIGN_OR_RETURN(r.artifacts,
                       NameList(src, root["artifacts"], IsRecipeFileName, "artifacts"));
+  SF_ASSIGN_OR_RETURN(r.debug_files,
+                      NameList(src, root["debug_files"], IsDebugGlob, "debug_files"));
   if (r.package_name.empty() == r.artifacts.empty()) {
     return YamlError(src, root, "recipe needs exactly one of 'package' and 'artifacts'");
   }

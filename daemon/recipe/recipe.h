@@ -35,6 +35,10 @@ struct Recipe {
   std::string package_name;
   // Without packaging: files in $SF_OUT that become artifacts as they are.
   std::vector<std::string> artifacts;
+  // Globs relative to $SF_WORK ("**/config.log") of files a failed build
+  // keeps in its debug bundle: bash globstar patterns of [A-Za-z0-9._+*?/-],
+  // never absolute, no ".." component.
+  std::vector<std::string> debug_files;
   std::filesystem::path dir;
   // sha256 over every file of the directory (path and content).
   std::string digest;

@@ -34,12 +34,16 @@ class LogSink : public provider::OutputSink {
 
 std::string Timestamp() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()); }
 
+// Whether a phase saves its environment at exit for a debug bundle.
+enum class EnvCapture { kNo, kYes };
+
 // The steps of one run, with their shared state.
 class Run {
  public:
   Run(const RunnerDeps& deps, const RunRequest& req, BuildLog& log,
       provider::CancelToken& cancel, const OnStep& on_step)
-      : deps_(deps), req_(req), sink_(log), cancel_(cancel), on_step_(on_step) {
+      : deps_(deps), req_(req), sink_(log), cancel_(cancel), on_step_(on_step),
+        log_path_(log.path()) {
     // The order ExecuteSteps() takes them in.
     planned_ = {"sources", "instance"};
     for (const auto& p : req.recipe->phases) planned_.push_back(p.name);
@@ -53,7 +57,11 @@ class Run {
   }
 
   RunOutcome Execute() {
+    ClearDebug();
     absl::Status status = ExecuteSteps();
+    const bool keep_debug =
+        !status.ok() && !absl::IsCancelled(status) && !req_.debug_dir.empty();
+    if (keep_debug) CollectDebugTree(status);
     if (build_instance_) {
       bool keep = !status.ok() && req_.keep_instance_on_failure;
       if (keep) {
@@ -65,7 +73,6 @@ class Run {
         if (!d.ok()) sink_.Line(absl::StrCat("warning: could not remove instance: ", d.message()));
       }
     }
-    (void)RemoveAll(host_dir_);
     if (status.ok() && !sink_.status().ok()) status = Annotate(sink_.status(), "build log");
     outcome_.state = status.ok()                ? v1::BUILD_STATE_SUCCEEDED
                      : absl::IsCancelled(status) ? v1::BUILD_STATE_CANCELLED
@@ -78,6 +85,9 @@ class Run {
                               absl::IsCancelled(status) ? " cancelled: " : " failed: ",
                               status.message()));
     }
+    // After the last line: the bundle holds the whole log.
+    if (keep_debug) WriteBundle();
+    (void)RemoveAll(host_dir_);
     return outcome_;
   }
 
@@ -127,13 +137,48 @@ class Run {
             absl::StrCat("SF_OUT=", layout.out)};
   }
 
+  // Removes what an earlier attempt of this build kept.
+  void ClearDebug() {
+    if (req_.debug_dir.empty()) return;
+    (void)RemoveAll(req_.debug_dir);
+    (void)RemoveAll(req_.debug_bundle);
+  }
+
+  // The failure path, before the build instance goes: never changes `status`.
+  void CollectDebugTree(const absl::Status& status) {
+    DebugInput in;
+    in.build = &req_.build;
+    in.recipe = req_.recipe;
+    in.vars = Vars();
+    in.env = build_env_;
+    in.error = std::string(status.message());
+    in.log_path = log_path_;
+    in.effective_config = deps_.effective_config;
+    CollectDebug(in, *deps_.provider, build_instance_.get(), cancel_, req_.debug_dir);
+  }
+
+  void WriteBundle() {
+    if (!deps_.write_bundle) return;
+    auto bundle = WriteDebugBundle(req_.build.id(), req_.debug_dir, log_path_, host_dir_ / "out",
+                                   req_.debug_bundle, deps_.write_bundle);
+    if (bundle.ok()) {
+      outcome_.debug_bundle = std::move(*bundle);
+    } else {
+      sink_.Line(absl::StrCat("==> warning: no debug bundle: ", bundle.status().message()));
+    }
+  }
+
   absl::Status RunScripts(provider::Instance& instance,
                           const std::vector<recipe::PhaseTemplate>& phases,
-                          const std::vector<std::string>& env) {
+                          const std::vector<std::string>& env,
+                          EnvCapture capture = EnvCapture::kNo) {
     for (const auto& phase : phases) {
       SF_RETURN_IF_ERROR(Step(phase.name, [&]() -> absl::Status {
         SF_ASSIGN_OR_RETURN(std::string script,
                             recipe::Render(phase.script, Vars(), phase.name));
+        if (capture == EnvCapture::kYes) {
+          script = WithEnvCapture(script, absl::StrCat(instance.layout().out, "/", kEnvCaptureFile));
+        }
         provider::ExecRequest exec{phase.name, std::move(script), env};
         SF_ASSIGN_OR_RETURN(int code, instance.Exec(exec, sink_, cancel_));
         if (code != 0) {
@@ -208,7 +253,8 @@ class Run {
     env.push_back(absl::StrCat("SF_SOURCE_TOPDIR=", source.file.top_dir));
     env.push_back(absl::StrCat("SF_CCACHE_DIR=", layout.ccache));
     env.push_back(absl::StrCat("SF_PREFIX=", InstallPrefix(spec)));
-    SF_RETURN_IF_ERROR(RunScripts(*build_instance_, req_.recipe->phases, env));
+    build_env_ = env;
+    SF_RETURN_IF_ERROR(RunScripts(*build_instance_, req_.recipe->phases, env, EnvCapture::kYes));
 
     std::vector<PackageOutput> files;
     SF_RETURN_IF_ERROR(Step("collect", [&]() -> absl::Status {
@@ -305,6 +351,8 @@ class Run {
   RunOutcome outcome_;
   std::vector<v1::Source> sources_used_;  // for the manifest
   int step_ = 0;
+  const fs::path log_path_;
+  std::vector<std::string> build_env_;  // for a debug bundle
 };
 
 }  // namespace

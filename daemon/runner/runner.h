@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "common/catalog.h"
 #include "daemon/artifacts/artifact_store.h"
 #include "daemon/runner/build_log.h"
+#include "daemon/runner/debug_bundle.h"
 #include "daemon/cache/source_cache.h"
 #include "daemon/provider/provider.h"
 #include "daemon/recipe/recipe.h"
@@ -57,6 +59,10 @@ struct RunnerDeps {
   int instance_cpus = 0;
   uint64_t instance_memory_bytes = 0;
   bool allow_downloads = true;
+  // Archives a failed build's debug tree (debug_bundle.h); null: no bundle.
+  BundleFn write_bundle;
+  // sfactoryd --show-config with secrets redacted, for debug bundles.
+  std::string effective_config;
 };
 
 struct RunRequest {
@@ -66,6 +72,10 @@ struct RunRequest {
   bool keep_instance_on_failure = false;
   // Logged after the build's first lines ("==> warning: ...").
   std::vector<std::string> warnings;
+  // Where a failed build keeps its debug tree and bundle (debug_bundle.h);
+  // both are removed as the run starts. Empty: nothing is kept.
+  std::filesystem::path debug_dir;
+  std::filesystem::path debug_bundle;
 };
 
 struct RunOutcome {
@@ -76,6 +86,8 @@ struct RunOutcome {
   // The instance could not be created because the provider is not usable
   // (e.g. LXD stopped): nothing ran, the build should wait in the queue.
   bool provider_unavailable = false;
+  // FAILED with a debug bundle written: its name, sha256 and size.
+  std::optional<v1::Artifact> debug_bundle;
 };
 
 // What the runner reports as a step starts, so that a watcher can show every

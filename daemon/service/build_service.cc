@@ -20,6 +20,53 @@ namespace {
 constexpr size_t kLogChunk = 256 * 1024;
 constexpr size_t kFetchChunk = 1024 * 1024;
 
+// Sends the file at `path`, recorded as `artifact`, from `read_offset`: the
+// first message carries `artifact`. DATA_LOSS when the file is missing or
+// shorter than recorded.
+grpc::Status StreamFile(grpc::ServerContext* ctx, const std::filesystem::path& path,
+                        const v1::Artifact& artifact, uint64_t read_offset,
+                        grpc::ServerWriter<v1::FetchArtifactResponse>* writer,
+                        absl::string_view rpc, metrics::Recorder* metrics) {
+  if (read_offset > artifact.size()) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("read_offset ", read_offset, " is past the end (",
+                                     artifact.size(), " bytes)"));
+  }
+  auto fd = OpenFile(path, O_RDONLY);
+  if (!fd.ok()) {
+    return Reply(absl::DataLossError(absl::StrCat("artifact ", artifact.name(),
+                                                  " is recorded but its file is missing: ",
+                                                  fd.status().message())),
+                 rpc);
+  }
+  ::posix_fadvise(fd->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint64_t offset = read_offset;
+  v1::FetchArtifactResponse first;
+  *first.mutable_artifact() = artifact;
+  first.set_offset(offset);
+  bool sent_header = false;
+  while (offset < artifact.size() || !sent_header) {
+    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    v1::FetchArtifactResponse resp;
+    if (!sent_header) resp = first;
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kFetchChunk, artifact.size() - offset));
+    std::string* data = resp.mutable_data();
+    data->resize(want);
+    auto n = PreadFull(fd->get(), data->data(), want, offset);
+    if (!n.ok()) return Reply(n.status(), rpc);
+    if (*n != want) {
+      return Reply(absl::DataLossError(absl::StrCat("artifact ", artifact.name(), " is shorter on disk than recorded")),
+                   rpc);
+    }
+    resp.set_offset(offset);
+    offset += want;
+    sent_header = true;
+    if (!writer->Write(resp)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    metrics->FetchBytes(want);
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::Status BuildServiceImpl::SubmitBuild(grpc::ServerContext* ctx,
@@ -73,14 +120,20 @@ grpc::Status BuildServiceImpl::ListBuilds(grpc::ServerContext* ctx, const v1::Li
   return grpc::Status::OK;
 }
 
+absl::StatusOr<v1::Build> BuildServiceImpl::OwnedBuild(const auth::Caller& caller,
+                                                       const std::string& id,
+                                                       absl::string_view action) {
+  SF_ASSIGN_OR_RETURN(v1::Build build, manager_->Get(id));
+  SF_RETURN_IF_ERROR(auth_->admins().RequireOwnerOrAdmin(caller, build.owner(),
+                                                         absl::StrCat(action, build.id())));
+  return build;
+}
+
 grpc::Status BuildServiceImpl::CancelBuild(grpc::ServerContext* ctx, const v1::CancelBuildRequest* req,
                                            v1::Build* resp) {
   SF_CALLER_OR_RETURN(caller, *auth_, *ctx);
-  auto build = manager_->Get(req->build_id());
+  auto build = OwnedBuild(caller, req->build_id(), "cancel build ");
   if (!build.ok()) return Reply(build.status(), "CancelBuild");
-  absl::Status allowed = auth_->admins().RequireOwnerOrAdmin(
-      caller, build->owner(), absl::StrCat("cancel build ", build->id()));
-  if (!allowed.ok()) return ToGrpcStatus(allowed);
   std::string reason = req->reason().substr(0, 200);
   if (caller.name != build->owner()) reason = absl::StrCat(reason, reason.empty() ? "" : " ", "(by ", caller.name, ")");
   auto b = manager_->Cancel(req->build_id(), reason);
@@ -220,44 +273,35 @@ grpc::Status BuildServiceImpl::FetchArtifact(grpc::ServerContext* ctx,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "give build_id and name, or a 64-hex-digit sha256");
   }
-  if (req->read_offset() > artifact.size()) {
-    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                        absl::StrCat("read_offset ", req->read_offset(), " is past the end (",
-                                     artifact.size(), " bytes)"));
+  return StreamFile(ctx, artifacts_->PathOf(artifact.sha256()), artifact, req->read_offset(),
+                    writer, "FetchArtifact", metrics_);
+}
+
+grpc::Status BuildServiceImpl::GetDebugBundle(grpc::ServerContext* ctx,
+                                              const v1::GetDebugBundleRequest* req,
+                                              grpc::ServerWriter<v1::FetchArtifactResponse>* writer) {
+  SF_CALLER_OR_RETURN(caller, *auth_, *ctx);
+  // It shows the build's environment and config.log: like cancel.
+  auto b = OwnedBuild(caller, req->build_id(), "fetch the debug bundle of build ");
+  if (!b.ok()) return Reply(b.status(), "GetDebugBundle");
+  if (!IsTerminal(b->state())) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("build ", b->id(), " is ", BuildStateName(b->state()),
+                     "; a debug bundle is written when it fails (follow it: sfactory logs -f ",
+                     b->id(), ")"));
   }
-  auto fd = OpenFile(artifacts_->PathOf(artifact.sha256()), O_RDONLY);
-  if (!fd.ok()) {
-    return Reply(absl::DataLossError(absl::StrCat("artifact ", artifact.name(),
-                                                  " is recorded but its file is missing: ",
-                                                  fd.status().message())),
-                 "FetchArtifact");
+  if (!b->has_debug_bundle()) {
+    std::string why = b->state() == v1::BUILD_STATE_FAILED
+                          ? "it failed before it could collect one; see sfactory logs "
+                          : absl::StrCat("it ", BuildStateName(b->state()),
+                                         "; only failed builds keep one. Its log: sfactory logs ");
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("build ", b->id(), " kept no debug bundle (", why, b->id(),
+                                     ")"));
   }
-  ::posix_fadvise(fd->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  uint64_t offset = req->read_offset();
-  v1::FetchArtifactResponse first;
-  *first.mutable_artifact() = artifact;
-  first.set_offset(offset);
-  bool sent_header = false;
-  while (offset < artifact.size() || !sent_header) {
-    if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-    v1::FetchArtifactResponse resp;
-    if (!sent_header) resp = first;
-    size_t want = static_cast<size_t>(std::min<uint64_t>(kFetchChunk, artifact.size() - offset));
-    std::string* data = resp.mutable_data();
-    data->resize(want);
-    auto n = PreadFull(fd->get(), data->data(), want, offset);
-    if (!n.ok()) return Reply(n.status(), "FetchArtifact");
-    if (*n != want) {
-      return Reply(absl::DataLossError(absl::StrCat("artifact ", artifact.name(), " is shorter on disk than recorded")),
-                   "FetchArtifact");
-    }
-    resp.set_offset(offset);
-    offset += want;
-    sent_header = true;
-    if (!writer->Write(resp)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-    metrics_->FetchBytes(want);
-  }
-  return grpc::Status::OK;
+  return StreamFile(ctx, manager_->DebugBundlePath(b->id()), b->debug_bundle(), req->read_offset(),
+                    writer, "GetDebugBundle", metrics_);
 }
 
 }  // namespace sfactory::service

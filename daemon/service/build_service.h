@@ -1,7 +1,7 @@
 // sfactory.v1.BuildService: identifies the caller, unpacks requests, calls
 // the BuildManager, maps Status to gRPC codes (common/grpc_status.h). Everyone
-// authenticated may submit, list, watch and fetch; cancel needs the build's
-// owner or an admin. No build logic lives here.
+// authenticated may submit, list, watch and fetch; cancel and the debug
+// bundle need the build's owner or an admin. No build logic lives here.
 #pragma once
 
 #include <atomic>
@@ -44,8 +44,15 @@ class BuildServiceImpl final : public v1::BuildService::Service {
                           grpc::ServerWriter<v1::BuildEvent>* writer) override;
   grpc::Status FetchArtifact(grpc::ServerContext* ctx, const v1::FetchArtifactRequest* req,
                              grpc::ServerWriter<v1::FetchArtifactResponse>* writer) override;
+  grpc::Status GetDebugBundle(grpc::ServerContext* ctx, const v1::GetDebugBundleRequest* req,
+                              grpc::ServerWriter<v1::FetchArtifactResponse>* writer) override;
 
  private:
+  // Build `id` when `caller` owns it or is an admin; PERMISSION_DENIED
+  // (logged by Admins, naming `action` + the id) otherwise.
+  absl::StatusOr<v1::Build> OwnedBuild(const auth::Caller& caller, const std::string& id,
+                                       absl::string_view action);
+
   lifecycle::BuildManager* manager_;
   store::Store* store_;
   const artifacts::ArtifactStore* artifacts_;

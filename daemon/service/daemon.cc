@@ -135,6 +135,8 @@ absl::Status RunDaemon(const config::Config& config) {
   deps.sources = &sources;
   deps.artifacts = &artifacts;
   deps.package = MakePackageFn(config);
+  deps.write_bundle = MakeBundleFn(config);
+  deps.effective_config = runner::RedactConfigText(config::Describe(config));
   deps.work_root = state / "work" / "host";
   deps.ccache_dir = config.cache_dir / "ccache";
   deps.build_jobs = config.build_jobs > 0 ? config.build_jobs

@@ -1,6 +1,7 @@
 #include "daemon/service/providers.h"
 
 #include "absl/strings/str_cat.h"
+#include "daemon/packaging/archive.h"
 #include "daemon/packaging/package.h"
 #include "common/status.h"
 #include "daemon/provider/local_provider.h"
@@ -54,6 +55,16 @@ runner::PackageFn MakePackageFn(const config::Config& config) {
     std::vector<runner::PackageOutput> out;
     for (const auto& f : result->files) out.push_back({f.path, f.kind});
     return out;
+  };
+}
+
+runner::BundleFn MakeBundleFn(const config::Config& config) {
+  packaging::ArchiveOptions options;
+  options.compression = packaging::Compression::kGzip;
+  options.mtime = config.source_date_epoch;
+  return [options](const std::filesystem::path& root,
+                   const std::filesystem::path& out) -> absl::Status {
+    return packaging::WriteDeterministicArchive(root, out, options).status();
   };
 }
 

@@ -23,4 +23,8 @@ absl::Status ValidateProviderConfig(const config::Config& config);
 // (compression, SOURCE_DATE_EPOCH, module templates).
 runner::PackageFn MakePackageFn(const config::Config& config);
 
+// How a failed build's debug bundle is archived: a deterministic tar.gz
+// with every mtime at SOURCE_DATE_EPOCH.
+runner::BundleFn MakeBundleFn(const config::Config& config);
+
 }  // namespace sfactory::service

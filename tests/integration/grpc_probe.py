@@ -13,6 +13,7 @@ grpc_python_plugin (docs/examples/sfactory_ci.py, load_api).
 """
 
 import argparse
+import hashlib
 import os
 import sys
 
@@ -72,6 +73,9 @@ def main():
     q = sub.add_parser("set-queue-paused")
     q.add_argument("paused", choices=["true", "false"])
     q.add_argument("--reason", default="")
+    d = sub.add_parser("debug-bundle", help="GetDebugBundle into a file, sha256-checked")
+    d.add_argument("build_id")
+    d.add_argument("out")
     args = p.parse_args()
 
     pb, rpc = load_api(args.proto)
@@ -126,6 +130,23 @@ def main():
             r = rpc.SourceServiceStub(channel).ListSources(pb.ListSourcesRequest(),
                                                            metadata=metadata, timeout=30)
             print("OK " + " ".join(f"{s.name}={s.sha256}" for s in r.sources))
+        elif args.command == "debug-bundle":
+            header, data = None, bytearray()
+            for chunk in rpc.BuildServiceStub(channel).GetDebugBundle(
+                    pb.GetDebugBundleRequest(build_id=args.build_id), metadata=metadata,
+                    timeout=60):
+                if header is None:
+                    header = chunk.artifact
+                if chunk.offset != len(data):
+                    print(f"ERROR PROBE chunk at {chunk.offset}, expected {len(data)}")
+                    return 1
+                data += chunk.data
+            digest = hashlib.sha256(data).hexdigest()
+            if header is None or digest != header.sha256 or len(data) != header.size:
+                print(f"ERROR PROBE got {len(data)} bytes sha256 {digest}, header {header}")
+                return 1
+            open(args.out, "wb").write(data)
+            print(f"OK {header.name} {header.sha256} {header.size}")
     except grpc.FutureCancelledError:
         print("ERROR CANCELLED the probe cancelled the call")
         return 1

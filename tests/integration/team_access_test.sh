@@ -31,31 +31,8 @@ useradd --no-create-home --shell /usr/sbin/nologin -G "$group" "$alice"
 useradd --no-create-home --shell /usr/sbin/nologin -G "$group" "$bob"
 useradd --no-create-home --shell /usr/sbin/nologin "$eve"
 
-# Everything the other uids run or read must be reachable by them: the
-# binaries and the probe are copied out of the (maybe 0700) source tree.
-chmod 0711 "$TEST_TMP"
-mkdir -m 0755 "$TEST_TMP/bin" "$TEST_TMP/probe"
-cp "$SFACTORY" "$TEST_TMP/bin/sfactory"
-cp -r "$SFACTORY_SOURCE_DIR/docs/examples" "$TEST_TMP/probe/examples"
-mkdir -p "$TEST_TMP/probe/tests/integration" "$TEST_TMP/probe/docs"
-mv "$TEST_TMP/probe/examples" "$TEST_TMP/probe/docs/examples"
-cp "$SFACTORY_SOURCE_DIR/tests/integration/grpc_probe.py" "$TEST_TMP/probe/tests/integration/"
-cp -r "$SFACTORY_SOURCE_DIR/proto" "$TEST_TMP/probe/proto"
-chmod -R a+rX "$TEST_TMP/probe"
-PROBE="$TEST_TMP/probe/tests/integration/grpc_probe.py"
-PROTO="$TEST_TMP/probe/proto/sfactory/v1/sfactory.proto"
-
-# as USER command...: runs it as USER with only what a login would have.
-as() {
-  local user=$1
-  shift
-  mkdir -p "$TEST_TMP/home-$user" && chown "$user" "$TEST_TMP/home-$user"
-  setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups \
-    env -i PATH=/usr/bin:/bin HOME="$TEST_TMP/home-$user" TMPDIR="$TEST_TMP/home-$user" \
-    SFACTORY_ADDRESS="unix:$SOCK" "$@"
-}
-asf() { local user=$1; shift; as "$user" "$TEST_TMP/bin/sfactory" "$@"; }
-probe() { local user=$1; shift; as "$user" /usr/bin/python3 "$PROBE" --proto "$PROTO" --unix "$SOCK" "$@"; }
+# shellcheck source=other_uids.sh
+source "$(dirname "$0")/other_uids.sh"
 
 write_config "socket_group: $group"
 start_daemon
@@ -91,6 +68,10 @@ out=$(probe "$bob" --header "sfactory-user=$alice" --header "sfactory-user=root"
 
 # Members may not do admin work, nor jump the queue.
 expect_exit 6 asf "$bob" images prune
+expect_exit 6 asf "$bob" queue pause --reason "not mine to pause"
+grep -q "pause the build queue" "$TEST_TMP/last.err" || fail "the pause refusal does not name the action"
+out=$(probe "$bob" set-queue-paused true) && fail "grpcio as $bob paused the queue: $out"
+[[ "$out" == "ERROR PERMISSION_DENIED"* ]] || fail "pause by a member: $out"
 out=$(probe "$bob" submit 24.11.6 --recipe hello --priority 100) && fail "priority 100 accepted: $out"
 [[ "$out" == "ERROR PERMISSION_DENIED"* ]] || fail "priority above the cap: $out"
 grep -q "$bob" "$DAEMON_LOG" || fail "the refusals are not logged with the caller"

@@ -178,36 +178,70 @@ class FakeDaemon::BuildService final : public v1::BuildService::Service {
 
   grpc::Status FetchArtifact(grpc::ServerContext*, const v1::FetchArtifactRequest* request,
                              grpc::ServerWriter<v1::FetchArtifactResponse>* writer) override {
-    FakeArtifact artifact;
-    size_t chunk = 0;
-    bool cut = false;
-    size_t cut_after = 0;
+    std::optional<FakeArtifact> artifact;
+    StreamPlan plan;
     {
       absl::MutexLock lock(&d_.mu_);
-      d_.state_.fetch_offsets.push_back(request->read_offset());
-      bool found = false;
       for (const FakeArtifact& a : d_.state_.artifacts[request->build_id()]) {
-        if (a.listed.name() == request->name()) {
-          artifact = a;
-          found = true;
-        }
+        if (a.listed.name() == request->name()) artifact = a;
       }
-      if (!found) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no artifact");
-      chunk = d_.state_.chunk_size;
-      if (d_.state_.fetch_cuts > 0) {
-        --d_.state_.fetch_cuts;
-        cut = true;
-        cut_after = d_.state_.fetch_cut_after;
-      }
+      if (!artifact) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no artifact");
+      plan = Plan(request->read_offset());
     }
-    if (request->read_offset() > artifact.bytes.size()) {
+    return Stream(*artifact, plan, writer);
+  }
+
+  // The debug bundle set with SetDebugBundle, through the same stream (and
+  // cuts) as FetchArtifact; else `debug_error`.
+  grpc::Status GetDebugBundle(grpc::ServerContext*, const v1::GetDebugBundleRequest* request,
+                              grpc::ServerWriter<v1::FetchArtifactResponse>* writer) override {
+    FakeArtifact bundle;
+    StreamPlan plan;
+    {
+      absl::MutexLock lock(&d_.mu_);
+      auto it = d_.state_.debug_bundles.find(request->build_id());
+      if (it == d_.state_.debug_bundles.end()) return d_.state_.debug_error;
+      bundle = it->second;
+      plan = Plan(request->read_offset());
+    }
+    return Stream(bundle, plan, writer);
+  }
+
+ private:
+  struct StreamPlan {
+    uint64_t read_offset = 0;
+    size_t chunk = 0;
+    bool cut = false;  // end with UNAVAILABLE after cut_after bytes
+    size_t cut_after = 0;
+  };
+
+  // Records the offset and takes one of the planned cuts.
+  StreamPlan Plan(uint64_t read_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d_.mu_) {
+    d_.state_.fetch_offsets.push_back(read_offset);
+    StreamPlan plan{read_offset, d_.state_.chunk_size};
+    if (d_.state_.fetch_cuts > 0) {
+      --d_.state_.fetch_cuts;
+      plan.cut = true;
+      plan.cut_after = d_.state_.fetch_cut_after;
+    }
+    return plan;
+  }
+
+  // Sends `artifact` as `plan` says.
+  static grpc::Status Stream(const FakeArtifact& artifact, const StreamPlan& plan,
+                             grpc::ServerWriter<v1::FetchArtifactResponse>* writer) {
+    const uint64_t read_offset = plan.read_offset;
+    const size_t chunk = plan.chunk;
+    const bool cut = plan.cut;
+    const size_t cut_after = plan.cut_after;
+    if (read_offset > artifact.bytes.size()) {
       return grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "offset past the end");
     }
     v1::FetchArtifactResponse response;
     *response.mutable_artifact() = artifact.listed;
-    response.set_offset(request->read_offset());
+    response.set_offset(read_offset);
     size_t sent = 0;
-    for (uint64_t off = request->read_offset(); off < artifact.bytes.size(); off += chunk) {
+    for (uint64_t off = read_offset; off < artifact.bytes.size(); off += chunk) {
       size_t n = std::min<size_t>(chunk, artifact.bytes.size() - off);
       if (cut && sent + n > cut_after) n = cut_after - sent;
       response.set_offset(off);
@@ -223,7 +257,6 @@ class FakeDaemon::BuildService final : public v1::BuildService::Service {
     return grpc::Status::OK;
   }
 
- private:
   FakeDaemon& d_;
 };
 
@@ -475,6 +508,18 @@ void FakeDaemon::AddSucceededBuild(const std::string& id,
     artifacts.push_back(std::move(a));
   }
   state_.builds[id] = b;
+}
+
+void FakeDaemon::SetDebugBundle(const std::string& id, const std::string& bytes) {
+  absl::MutexLock lock(&mu_);
+  FakeArtifact a;
+  a.listed.set_name(id + "-debug.tar.gz");
+  a.listed.set_sha256(Sha256Hex(bytes));
+  a.listed.set_size(bytes.size());
+  a.listed.set_kind("debug");
+  a.bytes = bytes;
+  *state_.builds[id].mutable_debug_bundle() = a.listed;
+  state_.debug_bundles[id] = std::move(a);
 }
 
 }  // namespace sfactory::client::testing

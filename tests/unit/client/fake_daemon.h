@@ -26,13 +26,16 @@ struct FakeState {
   std::map<std::string, v1::Build> builds;
   std::map<std::string, std::string> logs;  // build id → whole log
   std::map<std::string, std::vector<FakeArtifact>> artifacts;
+  // GetDebugBundle: the bundle of a build, else this error.
+  std::map<std::string, FakeArtifact> debug_bundles;
+  grpc::Status debug_error{grpc::StatusCode::NOT_FOUND, "build kept no debug bundle"};
   // The build SubmitBuild returns (with outcome) and the state its watch ends in.
   v1::SubmitBuildResponse submit_response;
   v1::BuildState final_state = v1::BUILD_STATE_SUCCEEDED;
   std::string final_error;
 
   size_t chunk_size = 1000;
-  // The first `fetch_cuts` FetchArtifact streams end with UNAVAILABLE after
+  // The first `fetch_cuts` FetchArtifact (or GetDebugBundle) streams end with UNAVAILABLE after
   // `fetch_cut_after` data bytes.
   int fetch_cuts = 0;
   size_t fetch_cut_after = 0;
@@ -105,6 +108,8 @@ class FakeDaemon {
   // sizes are computed from the bytes.
   void AddSucceededBuild(const std::string& id,
                          const std::vector<std::pair<std::string, std::string>>& files);
+  // Gives the (existing) build `id` a debug bundle of these bytes.
+  void SetDebugBundle(const std::string& id, const std::string& bytes);
 
  private:
   absl::Mutex mu_;

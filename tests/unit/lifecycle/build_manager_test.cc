@@ -225,6 +225,9 @@ struct RunningFixture {
       SF_RETURN_IF_ERROR(WriteFileAtomic(module, "module of " + in.build_id));
       return std::vector<runner::PackageOutput>{{software, "software"}, {module, "module"}};
     };
+    deps.write_bundle = [](const std::filesystem::path& root, const std::filesystem::path& out) {
+      return WriteFileAtomic(out, "bundle of " + root.filename().string());
+    };
     runner = std::make_unique<runner::Runner>(deps);
     options.log_dir = tmp.path() / "logs";
     REQUIRE(MakeDirs(options.log_dir).ok());
@@ -343,6 +346,37 @@ TEST_CASE("BuildManager keeps a queue pause across a restart and resumes it", "[
   CHECK(!std::filesystem::exists(f.options.pause_file));
   for (int i = 0; i < 100 && f.provider.creates() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
   CHECK(f.provider.creates() > 0);
+}
+
+TEST_CASE("BuildManager records a failed build's debug bundle, kept beside its log",
+          "[lifecycle]") {
+  RunningFixture f;
+  f.provider.SetCreate(absl::InternalError("no room for an instance"));
+  auto m = f.NewManager();
+  std::string id = f.SubmitHello(*m);
+  v1::Build b = f.WaitForState(*m, id, v1::BUILD_STATE_FAILED);
+  CHECK(b.error() == "no room for an instance");
+  REQUIRE(b.has_debug_bundle());
+  CHECK(b.debug_bundle().name() == id + "-debug.tar.gz");
+  CHECK(m->DebugBundlePath(id) == f.options.log_dir / (id + ".debug.tar.gz"));
+  CHECK(m->DebugDir(id) == f.options.log_dir / (id + ".debug"));
+  CHECK(*ReadFile(m->DebugBundlePath(id)) == "bundle of " + id + ".debug");
+  CHECK(b.debug_bundle().size() == std::filesystem::file_size(m->DebugBundlePath(id)));
+  CHECK(std::filesystem::exists(m->DebugDir(id) / (id + "-debug") / "README.txt"));
+  // As stored, not only as returned.
+  auto stored = f.store->GetBuild(id);
+  REQUIRE(stored.ok());
+  CHECK(stored->build.debug_bundle().sha256() == b.debug_bundle().sha256());
+}
+
+TEST_CASE("BuildManager keeps no debug bundle for a build that succeeded", "[lifecycle]") {
+  RunningFixture f;
+  auto m = f.NewManager();
+  std::string id = f.SubmitHello(*m);
+  v1::Build b = f.WaitForState(*m, id, v1::BUILD_STATE_SUCCEEDED);
+  CHECK(!b.has_debug_bundle());
+  CHECK(!std::filesystem::exists(m->DebugBundlePath(id)));
+  CHECK(!std::filesystem::exists(m->DebugDir(id)));
 }
 
 TEST_CASE("BuildManager Cancel of a queued build cancels it and it never runs", "[lifecycle]") {

@@ -203,6 +203,31 @@ TEST_CASE("LoadRecipe rejects bad phase names and script paths", "[recipe]") {
   CHECK(absl::StrContains(LoadError(tmp.path() / "t").message(), "unknown key 'timeout'"));
 }
 
+TEST_CASE("LoadRecipe reads debug_files globs and rejects ones that leave the work dir",
+          "[recipe]") {
+  Scratch tmp;
+  WriteRecipe(tmp.path(), "t",
+              GoodBody() + "debug_files: [\"**/config.log\", configure.out, \"src/*.h\"]\n");
+  auto r = LoadRecipe(tmp.path() / "t");
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  CHECK(r->debug_files == std::vector<std::string>{"**/config.log", "configure.out", "src/*.h"});
+
+  WriteRecipe(tmp.path(), "t");
+  REQUIRE(LoadRecipe(tmp.path() / "t").ok());
+  CHECK(LoadRecipe(tmp.path() / "t")->debug_files.empty());
+
+  for (const char* bad : {"../outside", "/etc/passwd", "a/../../b", "has space", "$(id)",
+                          "a;b", "\"`x`\""}) {
+    INFO(bad);
+    WriteRecipe(tmp.path(), "t", absl::StrCat(GoodBody(), "debug_files: [", bad, "]\n"));
+    absl::Status s = LoadError(tmp.path() / "t");
+    REQUIRE(!s.ok());
+    CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+    CHECK(absl::StrContains(s.message(), "bad debug_files entry"));
+  }
+}
+
 TEST_CASE("LoadRecipe needs exactly one of package and artifacts", "[recipe]") {
   Scratch tmp;
   WriteRecipe(tmp.path(), "t",

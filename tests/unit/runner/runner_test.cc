@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "tests/test_dir.h"
 #include "common/sha256.h"
+#include "daemon/packaging/archive.h"
 #include "daemon/provider/local_provider.h"
 
 namespace sfactory::runner {
@@ -106,6 +107,8 @@ struct Fixture {
     d.ccache_dir = tmp.path() / "ccache";
     d.build_jobs = 3;
     d.allow_downloads = false;
+    d.write_bundle = write_bundle;
+    d.effective_config = "state_dir: /x    # default\n";
     return d;
   }
 
@@ -125,6 +128,8 @@ struct Fixture {
     b.mutable_spec()->set_arch("x86_64");
     b.mutable_spec()->add_variants("fast");
     RunRequest req{b, recipe.get(), nullptr, keep};
+    req.debug_dir = debug_dir;
+    req.debug_bundle = debug_bundle;
     Runner runner(Deps());
     return runner.Run(req, *log, cancel, [this](const StepUpdate& step) {
       started.push_back(step.name);
@@ -150,6 +155,10 @@ struct Fixture {
   std::vector<std::string> started;
   std::vector<std::string> planned;   // the plan the last step start reported
   std::vector<size_t> done_before;    // finished steps reported at each start
+  // Set by the debug bundle tests; empty keeps nothing.
+  fs::path debug_dir;
+  fs::path debug_bundle;
+  BundleFn write_bundle;
 };
 
 const char* kOneSh =
@@ -445,6 +454,141 @@ TEST_CASE("A source that is not cached fails the build before any instance", "[b
   CHECK(absl::StrContains(out.error, "sfactory sources add"));
   CHECK(f.started == std::vector<std::string>{"sources"});
   CHECK(CountEntries(f.instances()) == 0);
+}
+
+
+// The debug bundle of a failed build (debug_bundle.h), through a real run.
+struct DebugFixture : Fixture {
+  DebugFixture() {
+    debug_dir = tmp.path() / "logs" / "b1.debug";
+    debug_bundle = tmp.path() / "logs" / "b1.debug.tar.gz";
+    write_bundle = [](const fs::path& root, const fs::path& out) {
+      packaging::ArchiveOptions o;
+      o.compression = packaging::Compression::kGzip;
+      return packaging::WriteDeterministicArchive(root, out, o).status();
+    };
+    REQUIRE(MakeDirs(tmp.path() / "logs").ok());
+  }
+  // The bundle extracted; the path of its top directory.
+  fs::path Extract() {
+    fs::path dest = tmp.path() / "extracted";
+    (void)RemoveAll(dest);
+    REQUIRE(MakeDirs(dest).ok());
+    auto x = packaging::SafeExtract(debug_bundle, dest, {.required_top = "b1-debug"});
+    INFO(x.status().ToString());
+    REQUIRE(x.ok());
+    return dest / "b1-debug";
+  }
+};
+
+// Phase two leaves a config.log deep in the work dir, exports a secret
+// (built at run time, so the script text does not hold it) and fails.
+const char* kFailingTwo =
+    "mkdir -p \"$SF_WORK/build/sub\"\n"
+    "echo 'configure: error: no frob' > \"$SF_WORK/build/sub/config.log\"\n"
+    "export MY_API_TOKEN=\"s3$(echo cr3t)\" PLAIN_SETTING=visible\n"
+    "echo boom >&2\n"
+    "exit 4\n";
+
+TEST_CASE("A failed phase keeps a debug bundle with its script, redacted env and debug_files",
+          "[build][runner][debug]") {
+  DebugFixture f;
+  f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\ndebug_files: [\"**/config.log\"]\n",
+                {{"one.sh", kOneSh}, {"two.sh", kFailingTwo}});
+  RunOutcome out = f.Run();
+  INFO(f.LogText());
+  // The build's own error, not one from collecting.
+  CHECK(out.state == v1::BUILD_STATE_FAILED);
+  CHECK(out.error == "phase two exited with code 4 (see the log above)");
+  REQUIRE(out.debug_bundle.has_value());
+  CHECK(out.debug_bundle->name() == "b1-debug.tar.gz");
+  CHECK(out.debug_bundle->kind() == "debug");
+  CHECK(out.debug_bundle->sha256() == *Sha256File(f.debug_bundle));
+  CHECK(out.debug_bundle->size() == fs::file_size(f.debug_bundle));
+
+  fs::path top = f.Extract();
+  CHECK(*ReadFile(top / "files/build/sub/config.log") == "configure: error: no frob\n");
+  const std::string two = *ReadFile(top / "scripts/02-two.sh");
+  CHECK(absl::StrContains(two, "exit 4"));
+  CHECK(!absl::StrContains(two, "trap"));  // as the recipe rendered it
+  CHECK(absl::StrContains(*ReadFile(top / "scripts/01-one.sh"), "echo \"one 24.11.5 24.11 b1 fast\""));
+  const std::string env = *ReadFile(top / "env-at-exit.txt");
+  CHECK(absl::StrContains(env, "MY_API_TOKEN=<redacted>\n"));
+  CHECK(absl::StrContains(env, "PLAIN_SETTING=visible\n"));
+  CHECK(absl::StrContains(env, "SF_BUILD_ID=b1\n"));
+  CHECK(absl::StrContains(*ReadFile(top / "env.txt"), "SF_PREFIX=/opt/slurm/24.11\n"));
+  CHECK(absl::StrContains(*ReadFile(top / "failed-step.log"), "boom"));
+  CHECK(absl::StartsWith(*ReadFile(top / "failed-step.log"), "==> [4/7] two"));
+  CHECK(*ReadFile(top / "build.log") == f.LogText());
+  CHECK(absl::StrContains(*ReadFile(top / "build.json"), "\"slurm_version\": \"24.11.5\""));
+  CHECK(*ReadFile(top / "config.txt") == "state_dir: /x    # default\n");
+  CHECK(absl::StrContains(*ReadFile(top / "image.txt"), "local host"));
+  CHECK(absl::StrContains(*ReadFile(top / "README.txt"), "phase two exited with code 4"));
+  // The secret's value is in no file of the bundle.
+  for (const auto& e : fs::recursive_directory_iterator(top)) {
+    if (!e.is_regular_file()) continue;
+    INFO(e.path());
+    CHECK(!absl::StrContains(*ReadFile(e.path()), "s3cr3t"));
+  }
+}
+
+TEST_CASE("WriteDebugBundle writes the same bytes for the same tree", "[build][runner][debug]") {
+  DebugFixture f;
+  const fs::path root = f.tmp.path() / "same";
+  REQUIRE(MakeDirs(root / "b1-debug").ok());
+  REQUIRE(WriteFileAtomic(root / "b1-debug" / "README.txt", "x").ok());
+  REQUIRE(WriteFileAtomic(f.tmp.path() / "fixed.log", "log\n").ok());
+  auto a = WriteDebugBundle("b1", root, f.tmp.path() / "fixed.log", f.tmp.path() / "none",
+                            f.tmp.path() / "a.tar.gz", f.write_bundle);
+  auto b = WriteDebugBundle("b1", root, f.tmp.path() / "fixed.log", f.tmp.path() / "none",
+                            f.tmp.path() / "b.tar.gz", f.write_bundle);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->sha256() == b->sha256());
+}
+
+TEST_CASE("A succeeded build keeps no debug bundle and removes an earlier attempt's",
+          "[build][runner][debug]") {
+  DebugFixture f;
+  REQUIRE(MakeDirs(f.debug_dir / "b1-debug").ok());
+  REQUIRE(WriteFileAtomic(f.debug_bundle, "stale").ok());
+  f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\n",
+                {{"one.sh", kOneSh}, {"two.sh", kTwoSh}});
+  RunOutcome out = f.Run();
+  CHECK(out.state == v1::BUILD_STATE_SUCCEEDED);
+  CHECK(!out.debug_bundle.has_value());
+  CHECK(!fs::exists(f.debug_dir));
+  CHECK(!fs::exists(f.debug_bundle));
+}
+
+TEST_CASE("A debug bundle that cannot be written leaves the build's error as it was",
+          "[build][runner][debug]") {
+  DebugFixture f;
+  f.write_bundle = [](const fs::path&, const fs::path&) {
+    return absl::ResourceExhaustedError("write b1.debug.tar.gz: No space left on device");
+  };
+  f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\ndebug_files: [nothing.log]\n",
+                {{"one.sh", "echo one\n"}, {"two.sh", "exit 4\n"}});
+  RunOutcome out = f.Run();
+  CHECK(out.state == v1::BUILD_STATE_FAILED);
+  CHECK(out.error == "phase two exited with code 4 (see the log above)");
+  CHECK(!out.debug_bundle.has_value());
+  CHECK(absl::StrContains(f.LogText(), "==> warning: no debug bundle: write b1.debug.tar.gz"));
+  // The tree is still there, with what went wrong on the way as notes.
+  const std::string readme = *ReadFile(f.debug_dir / "b1-debug" / "README.txt");
+  CHECK(absl::StrContains(readme, "no file in the work dir matched the debug_files (nothing.log)"));
+}
+
+TEST_CASE("A cancelled build keeps no debug bundle", "[build][runner][debug]") {
+  DebugFixture f;
+  f.WriteRecipe(f.SourceYaml() + Phases() + "package: t\n",
+                {{"one.sh", "echo one\n"}, {"two.sh", "exit 4\n"}});
+  provider::CancelToken cancel;
+  cancel.Cancel();
+  RunOutcome out = f.Run(cancel);
+  CHECK(out.state == v1::BUILD_STATE_CANCELLED);
+  CHECK(!out.debug_bundle.has_value());
+  CHECK(!fs::exists(f.debug_dir));
 }
 
 }  // namespace
