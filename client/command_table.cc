@@ -31,6 +31,20 @@ const std::vector<FlagSpec>& CommonFlags() {
   return *flags;
 }
 
+const std::vector<ConnectionSetting>& ConnectionSettingTable() {
+  static const auto* settings = new std::vector<ConnectionSetting>{
+      {"address", "--address", "SFACTORY_ADDRESS", "address"},
+      {"CA certificates", "--ca-file", "SFACTORY_CA_FILE", "ca_file"},
+      {"token", "--token-file", "SFACTORY_TOKEN_FILE, SFACTORY_TOKEN", "token_file"},
+      {"client certificate", "--cert-file", "SFACTORY_CERT_FILE", "cert_file"},
+      {"client key", "--key-file", "SFACTORY_KEY_FILE", "key_file"},
+      {"config file", "--config", "SFACTORY_CLIENT_CONFIG", "-"},
+  };
+  return *settings;
+}
+
+bool IsHidden(const Command& c) { return c.name[0] == '_'; }
+
 // The connection part of `sfactory --help`.
 std::string ConnectionHelp() {
   std::string out =
@@ -43,12 +57,9 @@ std::string ConnectionHelp() {
       "  socket. `sfactory whoami` shows who the daemon takes you for.\n"
       "  Each setting comes from the flag, else the environment, else the client config file:\n";
   Table table({"    SETTING", "FLAG", "ENVIRONMENT", "CONFIG KEY"});
-  table.Add({"    address", "--address", "SFACTORY_ADDRESS", "address"});
-  table.Add({"    CA certificates", "--ca-file", "SFACTORY_CA_FILE", "ca_file"});
-  table.Add({"    token", "--token-file", "SFACTORY_TOKEN_FILE, SFACTORY_TOKEN", "token_file"});
-  table.Add({"    client certificate", "--cert-file", "SFACTORY_CERT_FILE", "cert_file"});
-  table.Add({"    client key", "--key-file", "SFACTORY_KEY_FILE", "key_file"});
-  table.Add({"    config file", "--config", "SFACTORY_CLIENT_CONFIG", "-"});
+  for (const ConnectionSetting& c : ConnectionSettingTable()) {
+    table.Add({absl::StrCat("    ", c.setting), c.flag, c.environment, c.config_key});
+  }
   absl::StrAppend(&out, table.Render(),
                   "  The config file is YAML, e.g.\n"
                   "    address: build.example.org:7443\n"
@@ -76,14 +87,16 @@ const std::vector<Command>& Commands() {
             "idempotency key: a retried submit with the same id returns the same build"},
            {"detach", FlagKind::kBool, "", "print the build id and return at once"},
            {"progress", FlagKind::kString, "MODE",
-            "auto, tty (live view of the steps), plain (the log), rawjson (JSON lines) or quiet"},
+            "auto, tty (live view of the steps), plain (the log), rawjson (JSON lines) or quiet", 0,
+            {"auto", "tty", "plain", "rawjson", "quiet"}},
            {"fetch", FlagKind::kString, "DIR", "after success, fetch the artifacts into DIR"},
        },
        SubmitCommand},
       {"list", "", "list builds, newest first", 0,
        {
            {"state", FlagKind::kList, "STATE",
-            "queued, running, succeeded, failed or cancelled (repeatable, or comma-separated)"},
+            "queued, running, succeeded, failed or cancelled (repeatable, or comma-separated)", 0,
+            {"queued", "running", "succeeded", "failed", "cancelled"}},
            {"owner", FlagKind::kString, "USER", "only builds of this owner"},
            {"version", FlagKind::kString, "PREFIX", "only versions starting with this (24.11)"},
            {"limit", FlagKind::kInt, "N", "at most N builds per page (default 50, at most 1000)"},
@@ -97,7 +110,8 @@ const std::vector<Command>& Commands() {
            {"follow", FlagKind::kBool, "", "keep printing until the build ends", 'f'},
            {"offset", FlagKind::kInt, "N", "start at byte N of the log"},
            {"progress", FlagKind::kString, "MODE",
-            "auto, tty (live view of the steps), plain (the log), rawjson (JSON lines) or quiet"},
+            "auto, tty (live view of the steps), plain (the log), rawjson (JSON lines) or quiet", 0,
+            {"auto", "tty", "plain", "rawjson", "quiet"}},
        },
        LogsCommand},
       {"cancel", "<build>", "cancel a queued or running build (owner or admin)", 1,
@@ -165,6 +179,10 @@ const std::vector<Command>& Commands() {
       {"tokens list", "", "list the bearer tokens (admin)", 0, {}, TokensListCommand},
       {"tokens revoke", "<name>", "revoke a bearer token at once (admin)", 1, {},
        TokensRevokeCommand},
+      {"completion", "<shell>", "print the shell completion script for bash, zsh or fish", 1, {},
+       CompletionCommand, {"bash", "zsh", "fish"}},
+      {"__complete-builds", "", "ids of recent builds, one a line; nothing when unreachable", 0,
+       {}, CompleteBuildsCommand},
   };
   return *table;
 }
@@ -180,7 +198,9 @@ std::string MainHelp() {
       "usage: sfactory <command> [arguments] [flags]\n"
       "       sfactory <command> --help\n\ncommands:\n");
   Table table({"", ""});
-  for (const Command& c : Commands()) table.Add({absl::StrCat("  ", Synopsis(c)), c.help});
+  for (const Command& c : Commands()) {
+    if (!IsHidden(c)) table.Add({absl::StrCat("  ", Synopsis(c)), c.help});
+  }
   std::string rows = table.Render();
   absl::StrAppend(&out, rows.substr(rows.find('\n') + 1));
   absl::StrAppend(&out, "\nflags every command takes:\n", FlagsHelp(CommonFlags()));

@@ -20,7 +20,23 @@ struct Command {
   int positionals;    // how many positional arguments it takes
   std::vector<FlagSpec> flags;
   absl::Status (*run)(CommandContext&);
+  // When not empty, the values the positional argument takes (completions
+  // offer them; the command checks them).
+  std::vector<const char*> choices = {};
 };
+
+// Commands named "__..." are for scripts (the shell completions): not in
+// --help, the man page or the completions.
+bool IsHidden(const Command& c);
+
+// One connection setting: where it comes from (help, man page ENVIRONMENT).
+struct ConnectionSetting {
+  const char* setting;      // "address"
+  const char* flag;         // "--address"
+  const char* environment;  // "SFACTORY_ADDRESS" (several: ", "-separated)
+  const char* config_key;   // "address", or "-" when the config file has none
+};
+const std::vector<ConnectionSetting>& ConnectionSettingTable();
 
 // Flags every command takes.
 const std::vector<FlagSpec>& CommonFlags();

@@ -1,6 +1,6 @@
 // The subcommands of `sfactory`. Each one gets its parsed arguments and the
 // output streams, and returns a Status that Run() turns into the exit code.
-// Only the command table in run.cc lists them.
+// Only the command table (command_table.cc) lists them.
 #pragma once
 
 #include <functional>
@@ -147,5 +147,11 @@ absl::Status TokensRevokeCommand(CommandContext& ctx);
 // --expires: "90d", "12h", "30m", "45s" → seconds; "never" → 0.
 // INVALID_ARGUMENT for anything else (no unit, zero, negative, > 100 years).
 absl::StatusOr<int64_t> ParseExpiry(absl::string_view text);
+
+// completion.cc: `completion <shell>` prints the script; `__complete-builds`
+// prints recent build ids for it (2 s deadline, nothing and exit 0 when the
+// daemon does not answer, so a TAB never hangs or prints errors).
+absl::Status CompletionCommand(CommandContext& ctx);
+absl::Status CompleteBuildsCommand(CommandContext& ctx);
 
 }  // namespace sfactory::client

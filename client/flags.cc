@@ -5,6 +5,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "client/exit_codes.h"
 
 namespace sfactory::client {
@@ -22,6 +24,26 @@ const FlagSpec* FindShort(absl::Span<const FlagSpec> specs, char c) {
     if (s.short_name != 0 && s.short_name == c) return &s;
   }
   return nullptr;
+}
+
+// OK when `spec` has no choices or every comma-separated part of `value` is one.
+absl::Status CheckChoice(const FlagSpec& spec, absl::string_view shown, absl::string_view value) {
+  if (spec.choices.empty()) return absl::OkStatus();
+  std::vector<absl::string_view> parts;
+  if (spec.kind == FlagKind::kList) {
+    parts = absl::StrSplit(value, ',');
+  } else {
+    parts.push_back(value);
+  }
+  for (absl::string_view part : parts) {
+    bool known = std::any_of(spec.choices.begin(), spec.choices.end(),
+                             [&](const char* c) { return absl::EqualsIgnoreCase(part, c); });
+    if (!known) {
+      return UsageError(absl::StrCat(shown, " takes ", absl::StrJoin(spec.choices, ", "),
+                                     ", not \"", part, "\""));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::string FlagLabel(const FlagSpec& spec) {
@@ -116,6 +138,7 @@ absl::StatusOr<ParsedArgs> ParseFlags(absl::Span<const std::string> args,
         return UsageError(absl::StrCat(shown, " needs an integer, not \"", value, "\""));
       }
     }
+    if (absl::Status s = CheckChoice(*spec, shown, value); !s.ok()) return s;
     slot.push_back(std::move(value));
   }
   return parsed;

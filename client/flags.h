@@ -4,7 +4,8 @@
 // has a short name), `--bool-flag`, and `--` to end flags. Flags and
 // positional arguments may be mixed. Unknown flags, missing values, values
 // given to boolean flags, non-numbers for integer flags and repeats of a
-// single-valued flag are all usage errors (InvalidArgument).
+// single-valued flag and values outside a flag's `choices` are all usage
+// errors (InvalidArgument).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,10 @@ struct FlagSpec {
   const char* value_name;  // for help: "DIR" (ignored for kBool)
   const char* help;
   char short_name = 0;     // 'o' for -o; 0 for none
+  // When not empty, the only values the flag takes (compared ignoring case;
+  // a kList value may list several, comma-separated). The parser refuses
+  // others naming these; completions offer them.
+  std::vector<const char*> choices = {};
 };
 
 class ParsedArgs {

@@ -5,6 +5,9 @@
 #  - Debian's Python grpcio and protobuf (for /usr/bin/python3) and openssl:
 #    the integration tests call the API from a gRPC client the project did
 #    not write, over TLS with certificates they make;
+#  - bash-completion, zsh and fish: the completion test drives bash's
+#    completion with the generated script and parses the zsh and fish ones;
+#    man-db and groff-base: the man page test renders the generated pages;
 #  - Debian's environment-modules (the Tcl `module` implementation), unpacked
 #    into /opt/sfactory-test/environment-modules without installing it: as a
 #    package it conflicts with lmod, which the test suite also needs. The
@@ -16,7 +19,8 @@
 set -euo pipefail
 
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang shellcheck \
-  python3-grpcio python3-protobuf openssl passwd util-linux
+  python3-grpcio python3-protobuf openssl passwd util-linux \
+  bash-completion zsh fish man-db groff-base
 # tmux: the --progress tty test runs the client in a real terminal;
 # prometheus: its promtool checks a scrape of the metrics endpoint.
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tmux prometheus

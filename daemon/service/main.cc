@@ -11,6 +11,7 @@
 #include "common/paths.h"
 #include "daemon/config/config.h"
 #include "daemon/service/daemon.h"
+#include "daemon/service/flags.h"
 #include "daemon/service/providers.h"
 #include "common/logging.h"
 
@@ -23,66 +24,45 @@ namespace {
 
 void PrintHelp() {
   std::printf(
-      "usage: sfactoryd [--config FILE] [--listen ADDRESS]... [--state-dir DIR]\n"
-      "                 [--provider auto|local|lxd] [--log-level LEVEL] [--show-config]\n"
+      "usage: sfactoryd [flags]\n"
       "\n"
       "The sfactory build daemon. It owns the build queue, the caches and the\n"
       "provider (LXD or local) and serves the sfactory.v1 gRPC API.\n"
-      "\n"
-      "  --config FILE     YAML config (default %s if it exists)\n"
-      "  --listen ADDRESS  listen address, repeatable; overrides the config's list\n"
-      "  --state-dir DIR   overrides state_dir\n"
-      "  --provider KIND   overrides provider\n"
-      "  --log-level LVL   overrides log_level\n"
-      "  --show-config     print the effective config with each value's origin and exit\n"
-      "  --version         print the version and exit\n"
-      "\n"
-      "Config keys (all optional):\n",
-      DefaultConfigPath().c_str());
+      "\n");
+  std::fputs(DaemonFlagsHelp().c_str(), stdout);
+  std::printf("\nConfig keys (all optional; this config file: %s):\n",
+              DefaultConfigPath().c_str());
   std::fputs(config::KeysHelp().c_str(), stdout);
-  std::printf("\nExit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when it cannot start,\n"
-              "2 for bad flags or config.\n");
+  std::printf("\nExit status:\n");
+  for (const DaemonExitCode& e : DaemonExitCodes()) std::printf("  %d  %s\n", e.code, e.meaning);
 }
 
 }  // namespace
 
 int Main(int argc, char** argv) {
-  std::string config_path;
-  std::vector<std::string> listen;
-  std::string state_dir, provider, log_level;
-  bool show_config = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* flag) -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "sfactoryd: %s needs a value\n", flag);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      PrintHelp();
-      return 0;
-    } else if (a == "--version") {
-      std::printf("sfactoryd %s\n", SFACTORY_VERSION);
-      return 0;
-    } else if (a == "--config") {
-      config_path = value("--config");
-    } else if (a == "--listen") {
-      listen.push_back(NormalizeAddress(value("--listen")));
-    } else if (a == "--state-dir") {
-      state_dir = value("--state-dir");
-    } else if (a == "--provider") {
-      provider = value("--provider");
-    } else if (a == "--log-level") {
-      log_level = value("--log-level");
-    } else if (a == "--show-config") {
-      show_config = true;
-    } else {
-      std::fprintf(stderr, "sfactoryd: unknown argument '%s' (see sfactoryd --help)\n", a.c_str());
-      return 2;
-    }
+  absl::StatusOr<DaemonArgs> args =
+      ParseDaemonFlags(std::vector<std::string>(argv + 1, argv + argc));
+  if (!args.ok()) {
+    std::fprintf(stderr, "sfactoryd: %s\n", std::string(args.status().message()).c_str());
+    return 2;
   }
+  if (args->Has("help")) {
+    PrintHelp();
+    return 0;
+  }
+  if (args->Has("version")) {
+    std::printf("sfactoryd %s\n", SFACTORY_VERSION);
+    return 0;
+  }
+  const std::string config_path = args->Value("config");
+  std::vector<std::string> listen;
+  if (auto it = args->values.find("listen"); it != args->values.end()) {
+    for (const std::string& a : it->second) listen.push_back(NormalizeAddress(a));
+  }
+  const std::string state_dir = args->Value("state-dir");
+  const std::string provider = args->Value("provider");
+  const std::string log_level = args->Value("log-level");
+  const bool show_config = args->Has("show-config");
   absl::StatusOr<config::Config> cfg;
   if (!config_path.empty()) {
     cfg = config::LoadConfig(config_path);

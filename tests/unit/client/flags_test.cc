@@ -68,5 +68,24 @@ TEST_CASE("FlagsHelp lists every flag with its value name", "[client]") {
   CHECK(help.find("--variant NAME") != std::string::npos);
 }
 
+TEST_CASE("ParseFlags refuses a value outside a flag's choices, naming them", "[client]") {
+  const std::vector<FlagSpec> specs = {
+      {"mode", FlagKind::kString, "MODE", "how", 0, {"fast", "slow"}},
+      {"state", FlagKind::kList, "STATE", "which", 0, {"queued", "failed"}},
+  };
+  CHECK(ParseFlags(std::vector<std::string>{"--mode", "fast"}, specs).ok());
+  CHECK(ParseFlags(std::vector<std::string>{"--mode=SLOW"}, specs).ok());
+  CHECK(ParseFlags(std::vector<std::string>{"--state", "queued,failed", "--state", "failed"}, specs)
+            .ok());
+  absl::StatusOr<ParsedArgs> bad = ParseFlags(std::vector<std::string>{"--mode", "warp"}, specs);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(bad.status().message()) == "--mode takes fast, slow, not \"warp\"");
+  absl::StatusOr<ParsedArgs> part =
+      ParseFlags(std::vector<std::string>{"--state", "queued,exploded"}, specs);
+  REQUIRE_FALSE(part.ok());
+  CHECK(std::string(part.status().message()).find("\"exploded\"") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace sfactory::client
