@@ -74,6 +74,27 @@ absl::StatusOr<bool> YamlBool(absl::string_view source, const YAML::Node& node) 
   return YamlError(source, node, absl::StrCat("expected true or false, got '", node.Scalar(), "'"));
 }
 
+absl::StatusOr<absl::Duration> YamlDuration(absl::string_view source, const YAML::Node& node) {
+  SF_ASSIGN_OR_RETURN(std::string text, YamlString(source, node));
+  int64_t seconds = 0;
+  absl::Duration d;
+  if (absl::SimpleAtoi(text, &seconds)) {
+    d = absl::Seconds(seconds);
+  } else if (!absl::ParseDuration(text, &d) || d == absl::InfiniteDuration()) {
+    return YamlError(source, node, absl::StrCat("not a duration: \"", text,
+                                                "\" (write e.g. 90m, 2h, 1h30m or 45s)"));
+  }
+  if (d < absl::ZeroDuration()) {
+    return YamlError(source, node, absl::StrCat("a duration cannot be negative: \"", text, "\""));
+  }
+  return d;
+}
+
+std::string ShowDuration(absl::Duration d) {
+  if (d == absl::ZeroDuration()) return "0";
+  return absl::FormatDuration(d);
+}
+
 absl::StatusOr<uint64_t> YamlByteSize(absl::string_view source, const YAML::Node& node) {
   SF_ASSIGN_OR_RETURN(std::string text, YamlString(source, node));
   absl::StatusOr<uint64_t> bytes = ParseByteSize(text);

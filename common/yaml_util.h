@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <string>
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 #include "absl/status/statusor.h"
 #include "yaml-cpp/yaml.h"
@@ -32,5 +33,10 @@ absl::StatusOr<int64_t> YamlInt(absl::string_view source, const YAML::Node& node
 absl::StatusOr<bool> YamlBool(absl::string_view source, const YAML::Node& node);
 // A byte size such as "8GiB" or "512M" (common/units.h), in bytes.
 absl::StatusOr<uint64_t> YamlByteSize(absl::string_view source, const YAML::Node& node);
+// A duration such as "90m", "2h", "1h30m", "45s", or a number of seconds;
+// never negative. "0" is zero (the callers say what zero means).
+absl::StatusOr<absl::Duration> YamlDuration(absl::string_view source, const YAML::Node& node);
+// "2h", "1h30m", "45s": how YamlDuration reads it back.
+std::string ShowDuration(absl::Duration d);
 
 }  // namespace sfactory

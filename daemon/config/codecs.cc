@@ -89,6 +89,10 @@ absl::StatusOr<std::string> ReadOptionalHostPort(absl::string_view src, const YA
 std::string ShowQuoted(const std::string& s) { return absl::StrCat("\"", s, "\""); }
 }  // namespace
 
+KeyCodec Duration(absl::Duration Config::*field) {
+  return FieldCodec(field, YamlDuration, ShowDuration);
+}
+
 KeyCodec OptionalHostPort(std::string Config::*field) {
   return FieldCodec(field, ReadOptionalHostPort, ShowQuoted);
 }

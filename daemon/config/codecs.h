@@ -46,6 +46,8 @@ absl::StatusOr<std::string> ReadLogLevel(absl::string_view src, const YAML::Node
 KeyCodec Text(std::string Config::*field);
 // "host:port" (IPv6 as "[::1]:port") or empty/null for off; printed quoted.
 KeyCodec OptionalHostPort(std::string Config::*field);
+// "12h", "90m", "45s" or seconds; "0" is zero.
+KeyCodec Duration(absl::Duration Config::*field);
 KeyCodec Bool(bool Config::*field);
 KeyCodec Bytes(uint64_t Config::*field);
 KeyCodec Path(fs::path Config::*field);

@@ -115,6 +115,14 @@ const std::vector<KeyInfo>& Keys() {
       {"default_os", "debian-12", "OS image when a submit names none", Text(&C::default_os)},
       {"default_arch", "host architecture", "architecture when a submit names none",
        Text(&C::default_arch)},
+      {"max_build_time", "12h",
+       "a build running longer fails (its phase and the limit in the log); 0 = no limit; "
+       "phases may set a shorter timeout: in recipe.yaml",
+       Duration(&C::max_build_time)},
+      {"max_log_size", "1GiB",
+       "a build whose log grows past this fails; the log keeps its first and last MiB; 0 = no "
+       "limit",
+       Bytes(&C::max_log_size_bytes)},
       {"instance_cpus", "0 (no limit)", "CPU limit of a build instance",
        Int(&C::instance_cpus, 0, 4096)},
       {"instance_memory", "0 (no limit)", "memory limit of a build instance, e.g. 8GiB",

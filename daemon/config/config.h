@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "yaml-cpp/yaml.h"
 
 namespace sfactory::config {
@@ -62,6 +63,8 @@ struct Config {
   bool allow_downloads = true;      // fetch missing sources from catalog URLs
   std::string log_level = "info";
   std::string metrics_listen;       // host:port of the Prometheus endpoint; empty = off
+  absl::Duration max_build_time = absl::Hours(12);  // zero = no limit
+  uint64_t max_log_size_bytes = uint64_t{1} << 30;  // zero = no limit
   TlsConfig tls;
   AdminsConfig admins;
   // Submits with a priority above this need an admin.

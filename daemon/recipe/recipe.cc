@@ -62,7 +62,7 @@ absl::StatusOr<std::vector<PhaseTemplate>> LoadPhases(const fs::path& dir, absl:
   if (!n) return out;
   if (!n.IsSequence()) return YamlError(src, n, absl::StrCat("'", what, "' must be a list"));
   for (const auto& item : n) {
-    SF_RETURN_IF_ERROR(CheckKeys(src, item, {"name", "script"}));
+    SF_RETURN_IF_ERROR(CheckKeys(src, item, {"name", "script", "timeout"}));
     if (!item["name"] || !item["script"]) {
       return YamlError(src, item, "a phase needs 'name' and 'script'");
     }
@@ -82,6 +82,17 @@ absl::StatusOr<std::vector<PhaseTemplate>> LoadPhases(const fs::path& dir, absl:
     for (const auto& k : KnownPlaceholders()) probe[k] = "";
     SF_RETURN_IF_ERROR(Render(*text, probe, (dir / file).string()).status());
     p.script = std::move(*text);
+    if (item["timeout"]) {
+      absl::StatusOr<absl::Duration> timeout = YamlDuration(src, item["timeout"]);
+      if (!timeout.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(timeout.status().message(), " (the timeout of phase ", p.name, ")"));
+      }
+      p.timeout = *timeout;
+      if (p.timeout <= absl::ZeroDuration()) {
+        return YamlError(src, item["timeout"], "a phase timeout must be longer than 0");
+      }
+    }
     out.push_back(std::move(p));
   }
   return out;

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/catalog.h"
 
 namespace sfactory::recipe {
@@ -19,6 +20,9 @@ namespace sfactory::recipe {
 struct PhaseTemplate {
   std::string name;
   std::string script;  // template text
+  // `timeout:` in recipe.yaml ("90m", "2h"): the phase fails when it runs
+  // longer. Infinite when the recipe sets none (max_build_time still holds).
+  absl::Duration timeout = absl::InfiniteDuration();
 };
 
 struct Recipe {

@@ -5,11 +5,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/fs.h"
 #include "common/spec.h"
 #include "common/status.h"
 #include "common/timestamps.h"
+#include "common/units.h"
 
 namespace sfactory::runner {
 namespace fs = std::filesystem;
@@ -17,19 +20,96 @@ namespace {
 
 // Writes into the build log; a failing write (disk full) is remembered so
 // the build fails with it instead of silently losing log lines.
+// The build log as the phases' output sink. Past `max_bytes` (0: never) it
+// stops appending, keeps the last kLogTailBytes in memory, and calls
+// `on_overflow` once; Flush() then appends a note of what was cut and the
+// tail, so the log keeps its head and its end.
 class LogSink : public provider::OutputSink {
  public:
-  explicit LogSink(BuildLog& log) : log_(log) {}
+  LogSink(BuildLog& log, uint64_t max_bytes, std::function<void()> on_overflow)
+      : log_(log), on_overflow_(std::move(on_overflow)), max_(max_bytes) {}
   void Write(absl::string_view bytes) override {
-    absl::Status s = log_.Append(bytes);
-    if (!s.ok() && status_.ok()) status_ = s;
+    bool overflowed = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!over_ && (max_ == 0 || written_ + bytes.size() <= max_)) {
+        AppendLocked(bytes);
+        return;
+      }
+      if (!over_) {
+        size_t fits = static_cast<size_t>(max_ - written_);
+        AppendLocked(bytes.substr(0, fits));
+        bytes.remove_prefix(fits);
+        AppendLocked(absl::StrCat("\n==> the log reached max_log_size (", FormatByteSize(max_),
+                                  "): the build stops; the log keeps its last ",
+                                  FormatByteSize(kLogTailBytes), "\n"));
+        over_ = overflowed = true;
+      }
+      cut_ += bytes.size();
+      tail_.append(bytes.data(), bytes.size());
+      if (tail_.size() > 2 * kLogTailBytes) {
+        tail_.erase(0, tail_.size() - kLogTailBytes);
+      }
+    }
+    if (overflowed) on_overflow_();  // outside the lock: it cancels, which may log
   }
   void Line(absl::string_view line) { Write(absl::StrCat(line, "\n")); }
-  const absl::Status& status() const { return status_; }
+  // After an overflow: the note of what was cut, then the kept tail.
+  void Flush() {
+    absl::MutexLock lock(&mu_);
+    if (!over_) return;
+    if (tail_.size() > kLogTailBytes) tail_.erase(0, tail_.size() - kLogTailBytes);
+    uint64_t dropped = cut_ - tail_.size();
+    AppendLocked(absl::StrCat("==> [", dropped, " bytes of log cut at max_log_size; the last ",
+                              tail_.size(), " follow]\n"));
+    AppendLocked(tail_);
+    tail_.clear();
+    over_ = false;
+    max_ = 0;  // the run's own last lines always go in
+  }
+  absl::Status status() const {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
 
  private:
+  void AppendLocked(absl::string_view bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (bytes.empty()) return;
+    absl::Status s = log_.Append(bytes);
+    written_ += bytes.size();
+    if (!s.ok() && status_.ok()) status_ = s;
+  }
+
   BuildLog& log_;
-  absl::Status status_;
+  std::function<void()> on_overflow_;
+  mutable absl::Mutex mu_;
+  uint64_t max_ ABSL_GUARDED_BY(mu_);
+  uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;
+  bool over_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t cut_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string tail_ ABSL_GUARDED_BY(mu_);
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+// Cancels through `fire` when `after` passes before it is destroyed.
+class Watchdog {
+ public:
+  Watchdog(absl::Duration after, std::function<void()> fire) {
+    if (after == absl::InfiniteDuration()) return;
+    thread_ = std::thread([this, after, fire = std::move(fire)] {
+      if (!done_.WaitForNotificationWithTimeout(after)) fire();
+    });
+  }
+  ~Watchdog() {
+    done_.Notify();
+    if (thread_.joinable()) thread_.join();
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+ private:
+  absl::Notification done_;
+  std::thread thread_;
 };
 
 std::string Timestamp() { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()); }
@@ -42,8 +122,20 @@ class Run {
  public:
   Run(const RunnerDeps& deps, const RunRequest& req, BuildLog& log,
       provider::CancelToken& cancel, const OnStep& on_step)
-      : deps_(deps), req_(req), sink_(log), cancel_(cancel), on_step_(on_step),
+      : deps_(deps),
+        req_(req),
+        sink_(log, deps.max_log_size,
+              [this] {
+                Trip(absl::ResourceExhaustedError(absl::StrCat(
+                    "the build log passed max_log_size (", FormatByteSize(deps_.max_log_size),
+                    ") during ", running_step(),
+                    "; a phase printing without end? (the log keeps its head and tail)")));
+              }),
+        cancel_(cancel),
+        on_step_(on_step),
         log_path_(log.path()) {
+    // The run's own token: the build's cancel, or a limit (Trip).
+    forward_ = cancel_.OnCancel([this] { run_cancel_.Cancel(); });
     // The order ExecuteSteps() takes them in.
     planned_ = {"sources", "instance"};
     for (const auto& p : req.recipe->phases) planned_.push_back(p.name);
@@ -56,9 +148,21 @@ class Run {
     planned_.push_back("store");
   }
 
+  ~Run() { cancel_.Unregister(forward_); }
+
   RunOutcome Execute() {
     ClearDebug();
-    absl::Status status = ExecuteSteps();
+    absl::Status status;
+    {
+      Watchdog build_clock(deps_.max_build_time, [this] {
+        Trip(absl::DeadlineExceededError(absl::StrCat(
+            "the build ran longer than max_build_time (", HumanTime(deps_.max_build_time),
+            ") during ", running_step())));
+      });
+      status = ExecuteSteps();
+    }
+    status = Tripped(status);
+    sink_.Flush();
     const bool keep_debug =
         !status.ok() && !absl::IsCancelled(status) && !req_.debug_dir.empty();
     if (keep_debug) CollectDebugTree(status);
@@ -94,19 +198,26 @@ class Run {
  private:
   // Runs `fn` as a logged, timed step.
   absl::Status Step(const std::string& name, const std::function<absl::Status()>& fn) {
-    if (cancel_.cancelled()) return absl::CancelledError("cancelled before " + name);
+    if (run_cancel_.cancelled()) return Tripped(absl::CancelledError("cancelled before " + name));
     ++step_;
+    {
+      absl::MutexLock lock(&step_mu_);
+      running_ = name;
+    }
     on_step_(StepUpdate{name, planned_, outcome_.phases});
     sink_.Line(absl::StrFormat("==> [%d/%d] %s (started %s)", step_, planned_.size(), name,
                                Timestamp()));
     absl::Time start = absl::Now();
-    absl::Status s = fn();
+    absl::Status s = Tripped(fn());
     if (s.ok() && !sink_.status().ok()) s = Annotate(sink_.status(), "build log");
     double secs = absl::ToDoubleSeconds(absl::Now() - start);
     v1::PhaseTiming t;
     t.set_name(name);
     t.set_seconds(secs);
-    t.set_result(s.ok() ? "ok" : absl::IsCancelled(s) ? "cancelled" : "failed");
+    t.set_result(s.ok()                       ? "ok"
+                 : absl::IsCancelled(s)       ? "cancelled"
+                 : absl::IsDeadlineExceeded(s) ? "timeout"
+                                              : "failed");
     *t.mutable_started_at() = ToTimestamp(start);
     outcome_.phases.push_back(t);
     sink_.Line(absl::StrFormat("==> %s: %s (%.1f s)", name, t.result(), secs));
@@ -174,13 +285,18 @@ class Run {
                           EnvCapture capture = EnvCapture::kNo) {
     for (const auto& phase : phases) {
       SF_RETURN_IF_ERROR(Step(phase.name, [&]() -> absl::Status {
+        Watchdog phase_clock(phase.timeout, [this, &phase] {
+          Trip(absl::DeadlineExceededError(
+              absl::StrCat("phase ", phase.name, " ran longer than its timeout (",
+                           HumanTime(phase.timeout), ", timeout: in recipe.yaml)")));
+        });
         SF_ASSIGN_OR_RETURN(std::string script,
                             recipe::Render(phase.script, Vars(), phase.name));
         if (capture == EnvCapture::kYes) {
           script = WithEnvCapture(script, absl::StrCat(instance.layout().out, "/", kEnvCaptureFile));
         }
         provider::ExecRequest exec{phase.name, std::move(script), env};
-        SF_ASSIGN_OR_RETURN(int code, instance.Exec(exec, sink_, cancel_));
+        SF_ASSIGN_OR_RETURN(int code, instance.Exec(exec, sink_, run_cancel_));
         if (code != 0) {
           return absl::AbortedError(
               absl::StrCat("phase ", phase.name, " exited with code ", code, " (see the log above)"));
@@ -233,7 +349,7 @@ class Run {
       ir.cpus = deps_.instance_cpus;
       ir.memory_bytes = deps_.instance_memory_bytes;
       ir.packages = req_.recipe->packages;
-      auto created = deps_.provider->Create(ir, sink_, cancel_);
+      auto created = deps_.provider->Create(ir, sink_, run_cancel_);
       if (!created.ok()) {
         if (!absl::IsCancelled(created.status())) {
           absl::Status health = deps_.provider->Check();
@@ -316,7 +432,7 @@ class Run {
       ir.cpus = deps_.instance_cpus;
       ir.memory_bytes = deps_.instance_memory_bytes;
       ir.packages = req_.recipe->packages;
-      SF_ASSIGN_OR_RETURN(instance, deps_.provider->Create(ir, sink_, cancel_));
+      SF_ASSIGN_OR_RETURN(instance, deps_.provider->Create(ir, sink_, run_cancel_));
       return absl::OkStatus();
     });
     if (s.ok()) {
@@ -340,10 +456,36 @@ class Run {
     return s;
   }
 
+  // A limit was passed: the first reason wins, and the run stops.
+  void Trip(absl::Status why) {
+    {
+      absl::MutexLock lock(&step_mu_);
+      if (!limit_.ok()) return;
+      limit_ = std::move(why);
+    }
+    run_cancel_.Cancel();
+  }
+  // `s`, or the limit that stopped the run when `s` is the cancel it caused.
+  absl::Status Tripped(absl::Status s) {
+    if (s.ok() || !absl::IsCancelled(s) || cancel_.cancelled()) return s;
+    absl::MutexLock lock(&step_mu_);
+    return limit_.ok() ? s : limit_;
+  }
+  std::string running_step() {
+    absl::MutexLock lock(&step_mu_);
+    return running_.empty() ? "the start" : absl::StrCat("step ", running_);
+  }
+  static std::string HumanTime(absl::Duration d) { return absl::FormatDuration(d); }
+
   const RunnerDeps& deps_;
   const RunRequest& req_;
   LogSink sink_;
   provider::CancelToken& cancel_;
+  provider::CancelToken run_cancel_;
+  int forward_ = 0;
+  absl::Mutex step_mu_;
+  std::string running_ ABSL_GUARDED_BY(step_mu_);
+  absl::Status limit_ ABSL_GUARDED_BY(step_mu_);
   const OnStep& on_step_;
   std::vector<std::string> planned_;
   std::unique_ptr<provider::Instance> build_instance_;

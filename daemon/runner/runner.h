@@ -63,7 +63,15 @@ struct RunnerDeps {
   BundleFn write_bundle;
   // sfactoryd --show-config with secrets redacted, for debug bundles.
   std::string effective_config;
+  // A run longer than this fails (max_build_time); infinite: no limit.
+  absl::Duration max_build_time = absl::InfiniteDuration();
+  // A log growing past this fails the build; it keeps its first
+  // max_log_size bytes and its last kLogTailBytes (max_log_size; 0: none).
+  uint64_t max_log_size = 0;
 };
+
+// What a log cut at max_log_size keeps of its end.
+inline constexpr uint64_t kLogTailBytes = 1 << 20;
 
 struct RunRequest {
   v1::Build build;                  // id, resolved spec, digest, verify

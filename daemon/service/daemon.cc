@@ -144,6 +144,9 @@ absl::Status RunDaemon(const config::Config& config) {
   deps.instance_cpus = config.instance_cpus;
   deps.instance_memory_bytes = config.instance_memory_bytes;
   deps.allow_downloads = config.allow_downloads;
+  deps.max_build_time = config.max_build_time == absl::ZeroDuration() ? absl::InfiniteDuration()
+                                                                      : config.max_build_time;
+  deps.max_log_size = config.max_log_size_bytes;
   runner::Runner runner(deps);
 
   lifecycle::ManagerOptions mo;

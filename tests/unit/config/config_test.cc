@@ -107,6 +107,8 @@ min_free_space: 500MiB
 allow_downloads: off
 log_level: debug
 metrics_listen: 127.0.0.1:9464
+max_build_time: 90m
+max_log_size: 5MiB
 lxd: {project: sfactory}
 tls: {cert_file: /etc/sf/cert.pem, key_file: /etc/sf/key.pem}
 admins: {users: [alice]}
@@ -143,6 +145,8 @@ max_source_size: 2GiB
   CHECK(!c->allow_downloads);
   CHECK(c->log_level == "debug");
   CHECK(c->metrics_listen == "127.0.0.1:9464");
+  CHECK(c->max_build_time == absl::Minutes(90));
+  CHECK(c->max_log_size_bytes == (uint64_t{5} << 20));
   REQUIRE(c->lxd.IsMap());
   CHECK(c->lxd["project"].Scalar() == "sfactory");
   CHECK(c->lxd_source == "sfactoryd.yaml");
@@ -220,6 +224,8 @@ TEST_CASE("ParseConfig rejects bad values naming the file and line", "[config]")
       {"verify_by_default: {a: b}", "true or false"},
       {"log_level: loud", "log_level must be"},
       {"metrics_listen: 9464", "expected host:port"},
+      {"max_build_time: forever", "not a duration"},
+      {"max_build_time: -1h", "negative"},
       {"metrics_listen: \"localhost:http\"", "expected host:port"},
       {"listen: []", "at least one address"},
       {"listen: {a: b}", "list of strings"},

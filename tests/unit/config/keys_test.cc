@@ -39,6 +39,8 @@ min_free_space: 0
 allow_downloads: no
 log_level: trace
 metrics_listen: "[::1]:9100"
+max_build_time: 1h30m
+max_log_size: 0
 lxd: {project: ci, base_max_age_days: 7}
 tls: {cert_file: /etc/sf/cert.pem, key_file: /etc/sf/key.pem, client_ca_file: /etc/sf/ca.pem}
 admins: {users: [alice], groups: [wheel]}

@@ -199,8 +199,38 @@ TEST_CASE("LoadRecipe rejects bad phase names and script paths", "[recipe]") {
   WriteRecipe(tmp.path(), "t", Replace(GoodBody(), "    script: compile.sh\n", ""));
   CHECK(absl::StrContains(LoadError(tmp.path() / "t").message(), "needs 'name' and 'script'"));
   WriteRecipe(tmp.path(), "t",
-              Replace(GoodBody(), "script: compile.sh", "script: compile.sh\n    timeout: 5"));
-  CHECK(absl::StrContains(LoadError(tmp.path() / "t").message(), "unknown key 'timeout'"));
+              Replace(GoodBody(), "script: compile.sh", "script: compile.sh\n    timout: 5"));
+  CHECK(absl::StrContains(LoadError(tmp.path() / "t").message(), "unknown key 'timout'"));
+}
+
+TEST_CASE("LoadRecipe reads a phase's timeout and rejects bad ones", "[recipe]") {
+  Scratch tmp;
+  WriteRecipe(tmp.path(), "t",
+              Replace(GoodBody(), "script: compile.sh", "script: compile.sh\n    timeout: 1h30m"));
+  auto r = LoadRecipe(tmp.path() / "t");
+  REQUIRE(r.ok());
+  bool found = false;
+  for (const auto& p : r->phases) {
+    if (p.script.empty()) continue;
+    if (p.timeout != absl::InfiniteDuration()) {
+      CHECK(p.timeout == absl::Minutes(90));
+      found = true;
+    }
+  }
+  CHECK(found);
+  WriteRecipe(tmp.path(), "t",
+              Replace(GoodBody(), "script: compile.sh", "script: compile.sh\n    timeout: 45"));
+  r = LoadRecipe(tmp.path() / "t");
+  REQUIRE(r.ok());
+  for (const char* bad : {"soon", "-5m", "0"}) {
+    INFO(bad);
+    WriteRecipe(tmp.path(), "t",
+                Replace(GoodBody(), "script: compile.sh",
+                        absl::StrCat("script: compile.sh\n    timeout: \"", bad, "\"")));
+    absl::Status s = LoadError(tmp.path() / "t");
+    CHECK(absl::StrContains(s.message(), "timeout"));
+    CHECK(absl::StrContains(s.message(), "recipe.yaml:"));
+  }
 }
 
 TEST_CASE("LoadRecipe reads debug_files globs and rejects ones that leave the work dir",
