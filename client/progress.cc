@@ -403,7 +403,7 @@ class TtyProgress : public Progress {
     }
   }
 
-  std::string FailedStep() const {
+  std::string FailedStep() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     for (const v1::PhaseTiming& p : steps_.done()) {
       if (p.result() == "failed") return p.name();
     }
@@ -415,7 +415,7 @@ class TtyProgress : public Progress {
     return it == o_.estimates.seconds.end() ? -1 : it->second;
   }
 
-  std::vector<std::string> Frame(int width, int height) {
+  std::vector<std::string> Frame(int width, int height) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const v1::Build& b = build_;
     const absl::Time now = o_.now();
     std::vector<std::string> lines;
