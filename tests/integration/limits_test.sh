@@ -14,6 +14,7 @@ sed -i 's/^name: hello/name: limits/; s/^variants: \[slow, fail, big\]/variants:
   "$TEST_TMP/recipes/limits/recipe.yaml"
 sed -i 's/^    script: compile.sh$/    script: compile.sh\n    timeout: 2s/' "$TEST_TMP/recipes/limits/recipe.yaml"
 grep -q "timeout: 2s" "$TEST_TMP/recipes/limits/recipe.yaml" || fail "could not set the test timeout"
+# shellcheck disable=SC2016  # $SF_VARIANTS belongs to the phase script
 sed -i '1a case " $SF_VARIANTS " in *" chatty "*) echo "first line of the chatty phase"; yes "spam spam spam spam spam spam spam"; esac' \
   "$TEST_TMP/recipes/limits/compile.sh"
 write_config "recipe_dirs: [$SFACTORY_SOURCE_DIR/templates/recipes, $TEST_TMP/recipes]" \
