@@ -11,28 +11,14 @@
 #  - a running build is refused (exit 2), a succeeded one has none (exit 5).
 source "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root to create test users"
-for tool in useradd userdel groupadd groupdel setpriv tar /usr/bin/python3 protoc grpc_python_plugin; do
-  command -v "$tool" > /dev/null || skip "$tool is not installed (scripts/install-test-tools.sh)"
-done
-/usr/bin/python3 -c 'import grpc' 2> /dev/null || skip "python3-grpcio is not installed"
-
+command -v tar > /dev/null || skip "tar is not installed"
+# shellcheck source=other_uids.sh
+source "$(dirname "$0")/other_uids.sh"
 suffix=$$
 group="sfdg$suffix"
 alice="sfda$suffix"
 bob="sfdb$suffix"
-cleanup_users() {
-  for u in "$alice" "$bob"; do userdel "$u" 2> /dev/null || true; done
-  groupdel "$group" 2> /dev/null || true
-}
-# shellcheck disable=SC2154  # sf_rc is set by the trap itself
-trap 'sf_rc=$?; cleanup_users; (exit $sf_rc); on_exit' EXIT
-groupadd "$group"
-useradd --no-create-home --shell /usr/sbin/nologin -G "$group" "$alice"
-useradd --no-create-home --shell /usr/sbin/nologin -G "$group" "$bob"
-
-# shellcheck source=other_uids.sh
-source "$(dirname "$0")/other_uids.sh"
+test_users "$group" "$alice" "$bob"
 
 # A secret in the config (the LXD client key, unused by the local
 # provider) that the bundle's config.txt must not show.

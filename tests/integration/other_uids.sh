@@ -4,7 +4,41 @@
 #   as USER command...    runs it as USER with only what a login would have
 #   asf USER args...      sfactory as USER
 #   probe USER args...    tests/integration/grpc_probe.py (Python grpcio) as USER
-# Each USER gets $TEST_TMP/home-USER as HOME and TMPDIR.
+# Each USER gets $TEST_TMP/home-USER as HOME and TMPDIR. Skips (77) unless
+# root with the tools it needs. `test_users` makes the users.
+
+[ "$(id -u)" -eq 0 ] || skip "needs root to create test users"
+for tool in useradd userdel groupadd groupdel setpriv /usr/bin/python3 protoc grpc_python_plugin; do
+  command -v "$tool" > /dev/null || skip "$tool is not installed (scripts/install-test-tools.sh)"
+done
+/usr/bin/python3 -c 'import grpc' 2> /dev/null || skip "python3-grpcio is not installed"
+
+# test_users GROUP MEMBER... [-- OUTSIDER...]: creates GROUP, users in it
+# and users outside it; all are removed when the test exits.
+TEST_USERS=()
+TEST_GROUP=""
+remove_test_users() {
+  local u
+  for u in "${TEST_USERS[@]}"; do userdel "$u" 2> /dev/null || true; done
+  [ -z "$TEST_GROUP" ] || groupdel "$TEST_GROUP" 2> /dev/null || true
+}
+test_users() {
+  TEST_GROUP=$1
+  shift
+  groupadd "$TEST_GROUP"
+  local in_group=1 u
+  for u in "$@"; do
+    if [ "$u" = "--" ]; then in_group=0; continue; fi
+    TEST_USERS+=("$u")
+    if [ "$in_group" = 1 ]; then
+      useradd --no-create-home --shell /usr/sbin/nologin -G "$TEST_GROUP" "$u"
+    else
+      useradd --no-create-home --shell /usr/sbin/nologin "$u"
+    fi
+  done
+}
+# shellcheck disable=SC2154  # sf_rc is set by the trap itself
+trap 'sf_rc=$?; remove_test_users; (exit $sf_rc); on_exit' EXIT
 
 chmod 0711 "$TEST_TMP"
 mkdir -m 0755 "$TEST_TMP/bin" "$TEST_TMP/probe"
