@@ -106,7 +106,10 @@ absl::Status InstallCommand(CommandContext& ctx) {
     SF_ASSIGN_OR_RETURN(v1::Build build, GetBuild(*conn, id));
     if (build.state() != v1::BUILD_STATE_SUCCEEDED) return NotInstallable(build);
     SF_ASSIGN_OR_RETURN(request.artifacts_dir, DownloadDir(ctx, build.id()));
-    SF_RETURN_IF_ERROR(FetchArtifacts(*conn, build, "", request.artifacts_dir, ctx.err()).status());
+    TransferMeter meter(ctx.err());
+    SF_RETURN_IF_ERROR(FetchArtifacts(*conn, build, "", request.artifacts_dir, ctx.err(),
+                                      ctx.err_is_terminal() ? &meter : nullptr)
+                           .status());
     request.expected_build_id = build.id();
     request.build = std::move(build);
   }
