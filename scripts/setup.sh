@@ -24,7 +24,12 @@ apt-get update -q
 "$src/scripts/install-deps.sh"
 "$src/scripts/install-build-deps.sh"
 if ! "$src/scripts/lxd-setup.sh"; then
-  say "LXD could not start; sfactoryd will use the local provider"
+  # `provider: auto` waits for an installed LXD; say in the config that this
+  # host builds with the local provider instead.
+  say "LXD could not start; sfactoryd will use the local provider (provider: local in /etc/sfactory/sfactoryd.yaml)"
+  install -d /etc/sfactory
+  grep -qs '^provider:' /etc/sfactory/sfactoryd.yaml ||
+    echo "provider: local  # written by setup.sh: LXD could not start on this host" >> /etc/sfactory/sfactoryd.yaml
 fi
 
 say "building"

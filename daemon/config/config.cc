@@ -89,7 +89,9 @@ const std::vector<KeyInfo>& Keys() {
       {"recipe_dirs", "[<data_dir>/recipes]",
        "directories holding recipe directories; later ones override earlier ones",
        Paths(&C::recipe_dirs)},
-      {"provider", "auto", "auto (lxd when LXD answers, else local), local or lxd",
+      {"provider", "auto",
+       "auto (lxd where LXD is installed, waiting for it while it does not answer; local only "
+       "on hosts without LXD), local or lxd",
        OneOf(&C::provider, {{"auto", ProviderKind::kAuto},
                             {"local", ProviderKind::kLocal},
                             {"lxd", ProviderKind::kLxd}})},

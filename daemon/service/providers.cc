@@ -18,8 +18,16 @@ absl::StatusOr<std::unique_ptr<provider::Provider>> MakeProvider(const config::C
   SF_ASSIGN_OR_RETURN(provider::lxd::LxdOptions options,
                       provider::lxd::ParseLxdOptions(config.lxd_source, config.lxd));
   if (config.provider == config::ProviderKind::kAuto && !provider::lxd::LxdAnswers(options)) {
-    spdlog::info("LXD does not answer; using the local provider (set `provider: lxd` to wait for LXD instead)");
-    return local();
+    const std::string installed = provider::lxd::LxdInstalledBecause(options);
+    if (installed.empty()) {
+      spdlog::info("LXD is not installed on this host; using the local provider (set "
+                   "`provider: local` to say so, or install LXD: scripts/lxd-setup.sh)");
+      return local();
+    }
+    // Never run recipes on the host because LXD was slow to start.
+    spdlog::warn("LXD is installed ({}) but does not answer yet; builds wait for it (`sfactory "
+                 "info` shows why). Set `provider: local` to build on this host instead",
+                 installed);
   }
   return provider::lxd::MakeLxdProvider(options, config.cache_dir / "lxd");
 }

@@ -49,3 +49,20 @@ done
   fail "the build service is not NOT_SERVING with no LXD: $(probe health sfactory.v1.BuildService)"
 [ "$(probe health sfactory.v1.ServerInfoService)" = "OK SERVING" ] || fail "info stopped serving"
 log "health: NOT_SERVING for builds while the provider is not usable"
+
+# provider: auto never falls back to local where LXD is installed (here the
+# config names its socket): the daemon uses LXD and builds wait for it.
+stop_daemon
+write_config "provider: auto" "lxd: {socket: $TEST_TMP/no-lxd.sock}"
+start_daemon
+sf info > "$TEST_TMP/info-auto.txt"
+grep -Eq "^provider: +lxd \(NOT USABLE\)" "$TEST_TMP/info-auto.txt" ||
+  { cat "$TEST_TMP/info-auto.txt" >&2; fail "auto did not stay with the installed LXD"; }
+grep -q "^provider problem: " "$TEST_TMP/info-auto.txt" || fail "info does not say why builds wait"
+grep -q "LXD is installed (the config names the LXD socket" "$DAEMON_LOG" ||
+  fail "the daemon log does not say why it waits for LXD"
+id=$(sf submit 24.11 --force --detach 2> "$TEST_TMP/submit-auto.err")
+grep -q "builds are not starting now" "$TEST_TMP/submit-auto.err" || fail "submit does not say builds wait"
+sleep 2
+[ "$(state_of "$id")" = BUILD_STATE_QUEUED ] || fail "a build ran on the host although LXD is installed"
+log "auto: an installed LXD that does not answer is waited for, never replaced by local"

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include "absl/strings/match.h"
 #include "common/yaml_util.h"
 #include "daemon/provider/lxd/lxd_options.h"
+#include "daemon/provider/lxd/lxd_provider.h"
 
 namespace sfactory::provider::lxd {
 namespace {
@@ -65,6 +67,17 @@ TEST_CASE("ParseLxdOptions wants client certificates for a remote url", "[lxd]")
   CHECK(o.status().message().find("client_cert") != std::string::npos);
   auto bad = ParseLxdOptions("c.yaml", Yaml("lxd:\n  memory: lots\n"));
   CHECK_FALSE(bad.ok());
+}
+
+TEST_CASE("An lxd: section that names LXD counts as LXD installed, for provider: auto", "[lxd]") {
+  LxdOptions socket;
+  socket.socket = "/nonexistent/lxd.sock";
+  CHECK(LxdInstalledBecause(socket) == "the config names the LXD socket /nonexistent/lxd.sock");
+  LxdOptions remote;
+  remote.url = "https://lxd.example:8443";
+  CHECK(LxdInstalledBecause(remote) == "the config names LXD at https://lxd.example:8443");
+  // This host runs the lxd tests, so it has LXD; the reason names a path.
+  CHECK(absl::StrContains(LxdInstalledBecause(LxdOptions{}), " exists"));
 }
 
 }  // namespace

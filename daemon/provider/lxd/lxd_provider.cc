@@ -89,6 +89,19 @@ bool LxdAnswers(const LxdOptions& options) {
   return (*client)->Sync("GET", "/1.0", Json(), "probe").ok();
 }
 
+std::string LxdInstalledBecause(const LxdOptions& options) {
+  if (!options.url.empty()) return absl::StrCat("the config names LXD at ", options.url);
+  if (!options.socket.empty()) return absl::StrCat("the config names the LXD socket ", options.socket);
+  struct stat st;
+  const std::string socket = FindLxdSocket();
+  if (::stat(socket.c_str(), &st) == 0) return absl::StrCat(socket, " exists");
+  for (const char* path : {"/usr/bin/lxd", "/usr/sbin/lxd", "/usr/local/bin/lxd", "/snap/bin/lxd",
+                           "/var/lib/lxd", "/var/snap/lxd"}) {
+    if (::stat(path, &st) == 0) return absl::StrCat(path, " exists");
+  }
+  return "";
+}
+
 std::string LxdProvider::InstanceName(const std::string& build_id, InstancePurpose purpose) {
   std::string id;
   for (char c : absl::AsciiStrToLower(build_id)) {

@@ -80,4 +80,12 @@ absl::StatusOr<std::unique_ptr<Provider>> MakeLxdProvider(const LxdOptions& opti
 // of seconds (the daemon's choice of default provider).
 bool LxdAnswers(const LxdOptions& options);
 
+// Why this host has LXD even when it does not answer now (an `lxd:` section
+// naming a socket or URL, an LXD socket, or the lxd daemon's binary or
+// state directory), or empty when nothing says LXD is installed. With
+// `provider: auto`, an installed LXD that does not answer yet (slow at boot,
+// stopped for an upgrade) is waited for, never replaced by the local
+// provider.
+std::string LxdInstalledBecause(const LxdOptions& options);
+
 }  // namespace sfactory::provider::lxd
