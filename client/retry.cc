@@ -6,11 +6,6 @@
 
 namespace sfactory::client {
 
-void Backoff::Wait() {
-  absl::SleepFor(next_);
-  next_ = std::min(next_ * 2, policy_.max_backoff);
-}
-
 bool IsBrokenStream(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
          status.error_code() == grpc::StatusCode::CANCELLED ||

@@ -1,33 +1,19 @@
-// The one retry/backoff policy of the client. Unary calls retry UNAVAILABLE
-// (the daemon restarting, or the connection not yet up) a bounded number of
-// times; streams reuse the same backoff between reconnects.
+// How the client retries. Unary calls retry UNAVAILABLE (the daemon
+// restarting, or the connection not yet up) a bounded number of times;
+// streams reuse the same backoff between reconnects. The policy itself is
+// sfactory's one (common/backoff.h), which the daemon's downloads use too.
 #pragma once
 
 #include <functional>
 
 #include "absl/time/time.h"
+#include "common/backoff.h"
 #include "grpcpp/support/status.h"
 
 namespace sfactory::client {
 
-struct RetryPolicy {
-  int attempts = 3;                                  // tries in all, >= 1
-  absl::Duration initial_backoff = absl::Milliseconds(200);
-  absl::Duration max_backoff = absl::Milliseconds(800);
-};
-
-// Exponential backoff: initial, 2×initial, … capped at max_backoff.
-class Backoff {
- public:
-  explicit Backoff(const RetryPolicy& policy) : policy_(policy), next_(policy.initial_backoff) {}
-  // Sleeps for the current delay and doubles it for next time.
-  void Wait();
-  void Reset() { next_ = policy_.initial_backoff; }
-
- private:
-  RetryPolicy policy_;
-  absl::Duration next_;
-};
+using RetryPolicy = ::sfactory::BackoffPolicy;
+using ::sfactory::Backoff;
 
 // Whether a stream that ended with `status` should be re-opened (resuming
 // where it stopped): the daemon went away or is restarting. Any other error

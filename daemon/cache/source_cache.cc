@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "common/units.h"
 #include "common/status.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -21,12 +22,21 @@ namespace {
 struct DownloadState {
   AtomicFile* file;
   Sha256* hasher;
+  uint64_t max_bytes = 0;
+  uint64_t written = 0;
   absl::Status status;
 };
 
 size_t WriteCallback(char* ptr, size_t size, size_t nmemb, void* userdata) {
   auto* st = static_cast<DownloadState*>(userdata);
   absl::string_view chunk(ptr, size * nmemb);
+  st->written += chunk.size();
+  if (st->max_bytes > 0 && st->written > st->max_bytes) {
+    st->status = absl::ResourceExhaustedError(absl::StrCat(
+        "it is larger than max_source_size (", FormatByteSize(st->max_bytes),
+        "); nothing was stored. Raise max_source_size if the source is right"));
+    return 0;
+  }
   st->status = st->file->Append(chunk);
   if (!st->status.ok()) return 0;
   st->hasher->Update(chunk);
@@ -117,7 +127,7 @@ absl::StatusOr<v1::Source> SourceCache::AddFile(const fs::path& file, const std:
 absl::StatusOr<v1::Source> SourceCache::Download(const SourceFile& file, const std::string& url) {
   SF_ASSIGN_OR_RETURN(AtomicFile tmp, NewTemp());
   Sha256 hasher;
-  DownloadState st{&tmp, &hasher};
+  DownloadState st{&tmp, &hasher, downloads_.max_bytes};
   CURL* curl = curl_easy_init();
   if (!curl) return absl::InternalError("curl_easy_init failed");
   char errbuf[CURL_ERROR_SIZE] = {0};
@@ -125,6 +135,12 @@ absl::StatusOr<v1::Source> SourceCache::Download(const SourceFile& file, const s
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 20L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(downloads_.total_timeout)));
+  if (downloads_.max_bytes > 0) {
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+                     static_cast<curl_off_t>(downloads_.max_bytes));
+  }
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -132,11 +148,22 @@ absl::StatusOr<v1::Source> SourceCache::Download(const SourceFile& file, const s
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "sfactoryd");
   CURLcode rc = curl_easy_perform(curl);
+  long http = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
   curl_easy_cleanup(curl);
   if (rc != CURLE_OK) {
     if (!st.status.ok()) return Annotate(st.status, "download " + url);
-    return absl::UnavailableError(
-        absl::StrCat("download ", url, ": ", errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+    std::string why = absl::StrCat("download ", url, ": ", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    if (rc == CURLE_FILESIZE_EXCEEDED) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          why, ": larger than max_source_size (", FormatByteSize(downloads_.max_bytes),
+          "); nothing was stored"));
+    }
+    // An answer that will not change (404, 403, ...) is not worth a retry.
+    if (rc == CURLE_HTTP_RETURNED_ERROR && http != 429 && http < 500) {
+      return absl::NotFoundError(why);
+    }
+    return absl::UnavailableError(why);
   }
   return Commit(file.name, tmp, hasher.FinishHex(), file.sha256);
 }
@@ -173,7 +200,17 @@ absl::StatusOr<ResolvedSource> SourceCache::Ensure(
     for (const auto& f : candidates) {
       for (const auto& url : f.urls) {
         log(absl::StrCat("downloading ", url));
-        auto s = Download(f, url);
+        Backoff backoff(downloads_.retry);
+        absl::StatusOr<v1::Source> s = Download(f, url);
+        for (int attempt = 1; absl::IsUnavailable(s.status()) &&
+                              attempt < downloads_.retry.attempts;
+             ++attempt) {
+          absl::Duration wait = backoff.Next();
+          log(absl::StrCat(s.status().message(), "; retrying in ", absl::FormatDuration(wait),
+                           " (attempt ", attempt + 1, " of ", downloads_.retry.attempts, ")"));
+          absl::SleepFor(wait);
+          s = Download(f, url);
+        }
         metrics_->SourceDownload(s.ok(), s.ok() ? s->size() : 0);
         if (s.ok()) {
           log(absl::StrCat("stored ", f.name, " (", s->size(), " bytes, sha256 ", s->sha256(), ")"));

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/atomic_file.h"
 #include "common/catalog.h"
+#include "common/backoff.h"
 #include "common/env.h"
 #include "daemon/metrics/recorder.h"
 #include "daemon/store/store.h"
@@ -28,12 +29,32 @@ struct ResolvedSource {
 // Receives the next chunk of an upload; returns false at the end.
 using ChunkReader = std::function<absl::StatusOr<bool>(std::string* chunk)>;
 
+// How a source is downloaded from the catalog's URLs.
+struct DownloadPolicy {
+  // Whole transfer, connecting included; a hung server cannot hold a build.
+  absl::Duration total_timeout = absl::Minutes(30);
+  // Bytes at most (max_source_size); 0 = no cap.
+  uint64_t max_bytes = 0;
+  // Retries of a URL that fails for a reason that may pass (no connection, a
+  // 5xx or 429 answer, a cut transfer): the client's policy, slower.
+  BackoffPolicy retry{.attempts = 4,
+                      .initial_backoff = absl::Seconds(1),
+                      .max_backoff = absl::Seconds(30),
+                      .jitter = 0.2};
+};
+
 class SourceCache {
  public:
   // File writes go through `env` (tests inject faults there).
   SourceCache(std::filesystem::path root, store::Store* store, const Catalog* catalog,
-              Env* env = Env::Default(), metrics::Recorder* metrics = &metrics::NullRecorder())
-      : root_(std::move(root)), store_(store), catalog_(catalog), env_(env), metrics_(metrics) {}
+              Env* env = Env::Default(), metrics::Recorder* metrics = &metrics::NullRecorder(),
+              DownloadPolicy downloads = {})
+      : root_(std::move(root)),
+        store_(store),
+        catalog_(catalog),
+        env_(env),
+        metrics_(metrics),
+        downloads_(downloads) {}
 
   // Creates the directories and removes temporary files left by a crash.
   absl::Status Init();
@@ -68,6 +89,7 @@ class SourceCache {
   const Catalog* catalog_;
   Env* env_;
   metrics::Recorder* metrics_;
+  DownloadPolicy downloads_;
 };
 
 }  // namespace sfactory::cache

@@ -122,8 +122,10 @@ absl::Status RunDaemon(const config::Config& config) {
     spdlog::info("metrics on http://{}/metrics", config.metrics_listen);
   }
   metrics::Recorder* recorder = exporter ? exporter.get() : &metrics::NullRecorder();
+  cache::DownloadPolicy downloads;
+  downloads.max_bytes = config.max_source_size;
   cache::SourceCache sources(config.cache_dir / "sources", store.get(), &catalog, Env::Default(),
-                             recorder);
+                             recorder, downloads);
   SF_RETURN_IF_ERROR(sources.Init());
   artifacts::ArtifactStore artifacts(state / "artifacts");
   SF_RETURN_IF_ERROR(artifacts.Init());

@@ -44,8 +44,17 @@ ChunkReader Chunks(std::vector<std::string> chunks) {
 
 using ::sfactory::testing::CountEntries;
 
+// Retries as the daemon's policy does, only quicker.
+DownloadPolicy QuickRetries(uint64_t max_bytes = 0) {
+  DownloadPolicy p;
+  p.max_bytes = max_bytes;
+  p.retry.initial_backoff = absl::Milliseconds(10);
+  p.retry.max_backoff = absl::Milliseconds(40);
+  return p;
+}
+
 struct Fixture {
-  explicit Fixture(Env* env = Env::Default()) {
+  explicit Fixture(Env* env = Env::Default(), DownloadPolicy downloads = QuickRetries()) {
     // Requests to 127.0.0.1 must not go through a proxy from the environment.
     for (const char* v :
          {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
@@ -64,7 +73,8 @@ struct Fixture {
     INFO(c.status().ToString());
     REQUIRE(c.ok());
     catalog = std::move(*c);
-    cache = std::make_unique<SourceCache>(root(), store.get(), &catalog, env);
+    cache = std::make_unique<SourceCache>(root(), store.get(), &catalog, env,
+                                          &metrics::NullRecorder(), downloads);
     REQUIRE(cache->Init().ok());
   }
   fs::path root() const { return tmp.path() / "sources"; }
@@ -374,6 +384,62 @@ TEST_CASE("Ensure reports an unreachable server and goes on", "[cache]") {
   INFO(f.LogText());
   REQUIRE(r.ok());
   CHECK(f.Temporary() == 0);
+}
+
+TEST_CASE("Ensure retries a URL that answers 503 with backoff, and only that", "[cache]") {
+  Fixture f;
+  TestHttpServer server(Files{{"/busy/known.tar.gz", kKnownContent}});
+  server.FailFirst("/busy/known.tar.gz", 2);
+  auto r = f.cache->Ensure(
+      {Candidate("known.tar.gz", kKnownSha, {server.Url("/busy/known.tar.gz")})}, true, f.Log());
+  INFO(r.status().ToString() << "\nlog:\n" << f.LogText());
+  REQUIRE(r.ok());
+  CHECK(server.requests().size() == 3);
+  CHECK(absl::StrContains(f.LogText(), "503"));
+  CHECK(absl::StrContains(f.LogText(), "(attempt 2 of 4)"));
+  CHECK(absl::StrContains(f.LogText(), "(attempt 3 of 4)"));
+  CHECK(!absl::StrContains(f.LogText(), "(attempt 4 of 4)"));
+}
+
+TEST_CASE("Ensure gives up on a URL after the policy's attempts", "[cache]") {
+  Fixture f;
+  TestHttpServer server(Files{{"/down/known.tar.gz", kKnownContent}});
+  server.FailFirst("/down/known.tar.gz", 100);
+  auto r = f.cache->Ensure(
+      {Candidate("known.tar.gz", kKnownSha, {server.Url("/down/known.tar.gz")})}, true, f.Log());
+  REQUIRE(!r.ok());
+  CHECK(server.requests().size() == 4);
+  CHECK(f.Temporary() == 0);
+}
+
+TEST_CASE("A download larger than max_source_size is refused and nothing is stored", "[cache]") {
+  Fixture f(Env::Default(), QuickRetries(/*max_bytes=*/8));
+  TestHttpServer server(Files{{"/big/known.tar.gz", kKnownContent}});
+  auto r = f.cache->Ensure(
+      {Candidate("known.tar.gz", kKnownSha, {server.Url("/big/known.tar.gz")})}, true, f.Log());
+  INFO(f.LogText());
+  REQUIRE(!r.ok());
+  CHECK(absl::StrContains(f.LogText(), "max_source_size"));
+  CHECK(server.requests().size() == 1);  // not retried: it would not shrink
+  CHECK(f.Temporary() == 0);
+  CHECK(f.Stored() == 0);
+}
+
+TEST_CASE("Backoff doubles up to its cap, each delay less at most its jitter", "[cache]") {
+  BackoffPolicy p{.attempts = 5,
+                  .initial_backoff = absl::Seconds(1),
+                  .max_backoff = absl::Seconds(3),
+                  .jitter = 0.2};
+  Backoff b(p);
+  const absl::Duration want[] = {absl::Seconds(1), absl::Seconds(2), absl::Seconds(3),
+                                 absl::Seconds(3)};
+  for (absl::Duration w : want) {
+    absl::Duration d = b.Next();
+    CHECK(d <= w);
+    CHECK(d >= w * 0.8);
+  }
+  b.Reset();
+  CHECK(b.Next() <= absl::Seconds(1));
 }
 
 // Faults while a source is written: the error says what happened, nothing

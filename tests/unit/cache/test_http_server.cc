@@ -61,6 +61,11 @@ void TestHttpServer::Serve() {
   }
 }
 
+void TestHttpServer::FailFirst(const std::string& path, int times) {
+  absl::MutexLock lock(&mu_);
+  fail_first_[path] = times;
+}
+
 void TestHttpServer::Answer(int fd) {
   std::string request;
   char buf[4096];
@@ -74,13 +79,22 @@ void TestHttpServer::Answer(int fd) {
   // "GET /path HTTP/1.1"
   std::vector<std::string> words = absl::StrSplit(request.substr(0, request.find("\r\n")), ' ');
   std::string path = words.size() >= 2 ? words[1] : "";
+  bool unavailable = false;
   {
     absl::MutexLock lock(&mu_);
     requests_.push_back(path);
+    auto f = fail_first_.find(path);
+    if (f != fail_first_.end() && f->second > 0) {
+      --f->second;
+      unavailable = true;
+    }
   }
   auto it = files_.find(path);
   std::string response =
-      it == files_.end()
+      unavailable
+          ? std::string("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n"
+                        "Connection: close\r\n\r\nbusy\n")
+      : it == files_.end()
           ? std::string(
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
                 "not found\n")

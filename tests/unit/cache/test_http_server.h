@@ -18,6 +18,8 @@ class TestHttpServer {
   // Starts serving `files` (path such as "/a.tar.gz" → body). Fails the
   // current test when the socket cannot be set up.
   explicit TestHttpServer(std::map<std::string, std::string> files);
+  // The first `times` requests of `path` get 503 Service Unavailable.
+  void FailFirst(const std::string& path, int times);
   ~TestHttpServer();
   TestHttpServer(const TestHttpServer&) = delete;
   TestHttpServer& operator=(const TestHttpServer&) = delete;
@@ -37,6 +39,7 @@ class TestHttpServer {
   std::thread thread_;
   mutable absl::Mutex mu_;
   std::vector<std::string> requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> fail_first_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sfactory::testing
