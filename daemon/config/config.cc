@@ -35,6 +35,26 @@ std::string HostArch() {
   return "x86_64";
 }
 
+// A build instance's CPUs by default: all of them on small hosts, all but
+// one (for the daemon and the host's own services) from 3 CPUs up.
+int HostInstanceCpus() {
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  if (n <= 0) return 0;
+  return static_cast<int>(n > 2 ? n - 1 : n);
+}
+
+// A build instance's memory by default: three quarters of the host's,
+// shared by the builds that may run at once, at least 1 GiB.
+uint64_t HostInstanceMemory(int parallel_builds) {
+  long pages = ::sysconf(_SC_PHYS_PAGES);
+  long page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  uint64_t share = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 4 * 3 /
+                   static_cast<uint64_t>(std::max(1, parallel_builds));
+  share &= ~((uint64_t{1} << 20) - 1);  // whole MiB
+  return std::max(share, uint64_t{1} << 30);
+}
+
 // The installed data dir, or the source tree's templates/ when running
 // from a build tree that was never installed.
 fs::path DefaultDataDir() {
@@ -125,9 +145,11 @@ const std::vector<KeyInfo>& Keys() {
        "a build whose log grows past this fails; the log keeps its first and last MiB; 0 = no "
        "limit",
        Bytes(&C::max_log_size_bytes)},
-      {"instance_cpus", "0 (no limit)", "CPU limit of a build instance",
+      {"instance_cpus", "the host's CPUs, less one from 3 up",
+       "CPU limit of a build instance (LXD limits.cpu); 0 = no limit",
        Int(&C::instance_cpus, 0, 4096)},
-      {"instance_memory", "0 (no limit)", "memory limit of a build instance, e.g. 8GiB",
+      {"instance_memory", "3/4 of the host's memory / max_parallel_builds (at least 1GiB)",
+       "memory limit of a build instance, e.g. 8GiB (LXD limits.memory); 0 = no limit",
        Bytes(&C::instance_memory_bytes)},
       {"min_free_space", "2GiB",
        "builds start only while state_dir's filesystem has this much free (0 = no check)",
@@ -190,6 +212,10 @@ void ApplyDerivedDefaults(Config& c) {
   if (c.origin["cache_dir"] == "default") c.cache_dir = c.state_dir / "cache";
   if (c.origin["catalog"] == "default") c.catalog = c.data_dir / "catalog.yaml";
   if (c.origin["recipe_dirs"] == "default") c.recipe_dirs = {c.data_dir / "recipes"};
+  if (c.origin["instance_cpus"] == "default") c.instance_cpus = HostInstanceCpus();
+  if (c.origin["instance_memory"] == "default") {
+    c.instance_memory_bytes = HostInstanceMemory(c.max_parallel_builds);
+  }
 }
 
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view source) {

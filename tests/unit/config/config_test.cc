@@ -2,9 +2,11 @@
 #include "daemon/config/config.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -44,13 +46,35 @@ TEST_CASE("DefaultConfig derives cache_dir, catalog and recipe_dirs", "[config]"
   CHECK(c.default_recipe == "native");
   CHECK(c.default_os == "debian-12");
   CHECK(!c.default_arch.empty());
-  CHECK(c.instance_cpus == 0);
-  CHECK(c.instance_memory_bytes == 0);
+  // Sized from the host: every CPU (less one from 3 up), 3/4 of the memory
+  // shared by max_parallel_builds (2), at least 1 GiB.
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  CHECK(c.instance_cpus == (cpus > 2 ? cpus - 1 : cpus));
+  const uint64_t ram = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                       static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  CHECK(c.instance_memory_bytes <= std::max(ram / 4 * 3 / 2, uint64_t{1} << 30));
+  CHECK(c.instance_memory_bytes >= std::min(ram / 4 * 3 / 2 - (uint64_t{1} << 20),
+                                            uint64_t{1} << 30));
+  CHECK(c.instance_memory_bytes % (uint64_t{1} << 20) == 0);
   CHECK(c.min_free_space_bytes == (uint64_t{2} << 30));
   CHECK(c.allow_downloads);
   CHECK(c.log_level == "info");
   REQUIRE(c.listen.size() == 1);
   CHECK(absl::StartsWith(c.listen[0], "unix:/"));
+}
+
+TEST_CASE("Instance memory is shared by the parallel builds; 0 still means no limit", "[config]") {
+  auto two = ParseConfig("max_parallel_builds: 2\n", "a.yaml");
+  auto four = ParseConfig("max_parallel_builds: 4\n", "b.yaml");
+  REQUIRE(two.ok());
+  REQUIRE(four.ok());
+  if (two->instance_memory_bytes > (uint64_t{2} << 30)) {  // hosts with room to share
+    CHECK(four->instance_memory_bytes < two->instance_memory_bytes);
+  }
+  auto none = ParseConfig("instance_memory: 0\ninstance_cpus: 0\n", "c.yaml");
+  REQUIRE(none.ok());
+  CHECK(none->instance_memory_bytes == 0);
+  CHECK(none->instance_cpus == 0);
 }
 
 TEST_CASE("DefaultConfig marks every key as a default", "[config]") {
