@@ -141,6 +141,7 @@ absl::StatusOr<v1::Build> FollowBuild(CommandContext& ctx, Connection& conn, con
   handlers.on_note = [&](absl::string_view note) { progress->OnNote(note); };
   v1::Build last = build;
   absl::StatusOr<WatchResult> watched = WatchBuild(conn, build.id(), offset, follow, handlers);
+  if (follow) EndDetachOnInterrupt();
   if (!watched.ok()) {
     (void)progress->Finish(last);
     return watched.status();

@@ -669,6 +669,13 @@ void TransferMeter::Clear() {
   name_.clear();
 }
 
+void EndDetachOnInterrupt() {
+  struct sigaction sa{};
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+}
+
 void DetachOnInterrupt(const std::string& build_id, bool restore_terminal) {
   std::string text = absl::StrCat(
       restore_terminal ? "\x1b[J\x1b[?25h" : "", "\nsfactory: detached; build ", build_id,

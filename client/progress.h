@@ -122,5 +122,7 @@ class TransferMeter : public FetchMeter {
 // Installed by submit and logs --follow once the build id is known;
 // `restore_terminal` (tty) also moves below the live view first.
 void DetachOnInterrupt(const std::string& build_id, bool restore_terminal);
+// Ctrl-C as before DetachOnInterrupt: the follow is over (a fetch may come next).
+void EndDetachOnInterrupt();
 
 }  // namespace sfactory::client
