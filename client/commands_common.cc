@@ -6,6 +6,7 @@
 #include "client/output.h"
 #include "client/watch.h"
 #include "common/echo.h"
+#include "common/spec.h"
 #include "common/status.h"
 
 namespace sfactory::client {
@@ -104,9 +105,7 @@ namespace {
 StepEstimates LookupEstimates(Connection& conn, const v1::Build& build) {
   v1::ListBuildsRequest request;
   request.add_states(v1::BUILD_STATE_SUCCEEDED);
-  const std::string& version = build.spec().slurm_version();
-  size_t second_dot = version.find('.', version.find('.') + 1);
-  request.set_slurm_version(version.substr(0, second_dot));
+  request.set_slurm_version(SeriesOf(build.spec().slurm_version()));
   request.set_page_size(50);
   v1::ListBuildsResponse response;
   absl::Status s = conn.Unary([&](grpc::ClientContext& c) {

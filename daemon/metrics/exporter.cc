@@ -9,6 +9,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/build_state.h"
+#include "common/spec.h"
 #include "common/subprocess.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
@@ -21,24 +23,6 @@
 
 namespace sfactory::metrics {
 namespace {
-
-std::string ResultName(v1::BuildState s) {
-  switch (s) {
-    case v1::BUILD_STATE_SUCCEEDED:
-      return "succeeded";
-    case v1::BUILD_STATE_FAILED:
-      return "failed";
-    case v1::BUILD_STATE_CANCELLED:
-      return "cancelled";
-    default:
-      return "other";
-  }
-}
-
-std::string SeriesOf(const std::string& version) {
-  std::vector<std::string> parts = absl::StrSplit(version, '.');
-  return parts.size() >= 2 ? absl::StrCat(parts[0], ".", parts[1]) : version;
-}
 
 const prometheus::Histogram::BucketBoundaries& BuildBuckets() {
   // 10 s to 4 h: a hello build to a Spack build from scratch.
@@ -208,7 +192,7 @@ Exporter::Exporter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Exporter::~Exporter() = default;
 
 void Exporter::BuildFinished(const v1::Build& b) {
-  const std::string result = ResultName(b.state());
+  const std::string result = BuildStateName(b.state());
   const std::string& recipe = b.spec().recipe();
   impl_->builds->Add({{"result", result}, {"series", SeriesOf(b.spec().slurm_version())},
                       {"recipe", recipe}})
@@ -233,13 +217,9 @@ void Exporter::SourceDownload(bool ok, uint64_t bytes) {
 void Exporter::FetchBytes(uint64_t bytes) { impl_->fetch_bytes->Increment(static_cast<double>(bytes)); }
 
 void Exporter::Rpc(absl::string_view method, int code) {
-  static const char* const kCodes[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  std::string name = code >= 0 && code < 17 ? kCodes[code] : absl::StrCat(code);
+  // gRPC's codes are absl's, number for number.
+  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  if (name.empty()) name = absl::StrCat(code);
   impl_->rpcs->Add({{"method", std::string(method)}, {"code", name}}).Increment();
 }
 
